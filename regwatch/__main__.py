@@ -1,0 +1,5 @@
+import sys
+
+from regwatch.cli import main
+
+sys.exit(main())

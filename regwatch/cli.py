@@ -1,0 +1,271 @@
+"""The `regwatch` command: thin wrappers over the library.
+
+This is the only module that turns errors into exit codes and messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from regwatch.clock import Clock, SystemClock
+from regwatch.config import DEFAULT_DB, Config, load_config
+from regwatch.errors import ConfigError, RegwatchError
+from regwatch.quarantine import Quarantine
+from regwatch.sources.checkpoint import FileCheckpoint
+from regwatch.stores.base import Query, Store
+
+
+def _db_path(args: argparse.Namespace, config: Config) -> Path:
+    raw = getattr(args, "db", None) or os.environ.get("REGWATCH_DB") or config.store.path or DEFAULT_DB
+    return Path(os.path.expanduser(raw))
+
+
+def _es_url(args: argparse.Namespace, config: Config) -> str | None:
+    url = getattr(args, "es", None)
+    if url:
+        return str(url)
+    if config.store.kind == "elasticsearch":
+        return config.store.url or os.environ.get("REGWATCH_ES_URL")
+    return None
+
+
+def open_store(args: argparse.Namespace, config: Config) -> tuple[Store, Path]:
+    """The store chosen by flags, config and environment, and its state directory."""
+    url = _es_url(args, config)
+    if url:
+        try:
+            from regwatch.stores.elasticsearch import ElasticsearchStore
+        except ImportError as exc:
+            raise ConfigError(
+                "the Elasticsearch store needs the 'elasticsearch' package; pip install 'regwatch[elasticsearch]'"
+            ) from exc
+        store = ElasticsearchStore.from_env(
+            url=url,
+            ca_file=config.store.ca_file,
+            verify_tls=config.store.verify_tls,
+            index_prefix=config.store.index_prefix,
+        )
+        state_root = os.environ.get("REGWATCH_STATE") or os.path.expanduser("~/.local/state/regwatch")
+        key = hashlib.blake2b(f"{url}|{config.store.index_prefix}".encode(), digest_size=6).hexdigest()
+        return store, Path(state_root) / f"es-{key}"
+    from regwatch.stores.embedded import EmbeddedStore
+
+    db = _db_path(args, config)
+    return EmbeddedStore(db), db
+
+
+def _query(args: argparse.Namespace, clock: Clock) -> Query:
+    from regwatch.timeargs import parse_time
+
+    now = clock.now()
+    since = parse_time(args.since, now) if getattr(args, "since", None) else None
+    until = parse_time(args.until, now) if getattr(args, "until", None) else None
+    return Query(since=since, until=until, repo=getattr(args, "repo", None), user=getattr(args, "user", None))
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="ingest", file=sys.stderr, leave=False)
+
+
+# -- commands -----------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    from regwatch.formats import make_parser
+    from regwatch.pipeline import IngestOptions, ingest, total_bytes
+    from regwatch.sources.files import expand
+
+    make_parser(args.format, config)  # a bad --format fails before anything else
+    expand(args.paths)  # an unreadable path fails before the store is touched
+    store, state = open_store(args, config)
+    try:
+        bar = _progress_bar(total_bytes(args.paths), sys.stderr.isatty() and not args.quiet)
+        stats = ingest(
+            args.paths,
+            store,
+            config=config,
+            options=IngestOptions(fmt=args.format, from_start=args.from_start),
+            checkpoint=FileCheckpoint(state / "checkpoint.json"),
+            quarantine=Quarantine(state / "quarantine"),
+            progress=bar.update if bar is not None else None,
+        )
+        if bar is not None:
+            bar.close()
+    finally:
+        store.close()
+    d = stats.to_dict()
+    if args.json:
+        print(json.dumps(d, sort_keys=True))
+    else:
+        dropped = ", ".join(f"{k}={v}" for k, v in d["dropped"].items()) or "none"
+        print(
+            f"{d['files']} file(s), {d['lines']} lines → {d['events']} new events, "
+            f"{d['duplicates']} duplicates; dropped: {dropped}"
+        )
+        if d["dropped"]:
+            print(f"dropped lines are kept in {state / 'quarantine' / 'dropped.jsonl'} (see `regwatch dropped`)")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    from regwatch.summary import COUNT_KEYS, summarize
+
+    q = _query(args, clock)
+    store, _ = open_store(args, config)
+    try:
+        out = summarize(store, q)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+        return 0
+    width = max(len(k) for k in COUNT_KEYS)
+    for k in COUNT_KEYS:
+        print(f"{k.ljust(width)}  {out[k]:>12,}")
+    if out["repositories"]:
+        print()
+        cols = ("pulls", "pulls_failed", "pushes", "deletes", "deletes_failed", "bytes_pulled", "bytes_pushed")
+        rw = max(10, *(len(r) for r in out["repositories"]))
+        print("REPOSITORY".ljust(rw) + "".join(c.upper().rjust(16) for c in cols))
+        for repo, c in out["repositories"].items():
+            print(repo.ljust(rw) + "".join(f"{c[k]:>16,}" for k in cols))
+    return 0
+
+
+def cmd_audit_deletes(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    from regwatch.audit import deletes, render
+
+    q = _query(args, clock)
+    store, _ = open_store(args, config)
+    try:
+        rows = deletes(store, q)
+    finally:
+        store.close()
+    print(render(rows, args.format))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    store, _ = open_store(args, config)
+    try:
+        health = store.healthcheck()
+    finally:
+        store.close()
+    print(f"config ok; store ok: {health.detail}" + (f" ({health.events} events)" if health.events is not None else ""))
+    return 0
+
+
+def cmd_formats(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    from regwatch.formats import names
+
+    for n in names(config):
+        print(n)
+    return 0
+
+
+def cmd_dropped(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    _, state = open_store(args, config)
+    rows = Quarantine(state / "quarantine").read(limit=args.limit)
+    for r in rows:
+        print(json.dumps(r, ensure_ascii=False))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """The main job on the embedded store: ingest, then show the summary."""
+    args.paths = args.paths or ["sample_logs"]
+    args.format = None
+    args.json = False
+    args.quiet = False
+    args.from_start = False
+    cmd_ingest(args, config, clock)
+    print()
+    args.since = args.until = args.repo = None
+    return cmd_summary(args, config, clock)
+
+
+# -- parser ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regwatch", description="Observability and audit analytics for container registries.")
+    p.add_argument("--config", help="YAML config file (see docs/configuration.md)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def store_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", help=f"embedded store directory (default: $REGWATCH_DB or {DEFAULT_DB})")
+        sp.add_argument("--es", metavar="URL", help="use the Elasticsearch store at URL (credentials from the environment)")
+
+    def range_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--since", help="start (inclusive): ISO-8601 or relative like 7d, 12h")
+        sp.add_argument("--until", help="end (exclusive): ISO-8601 or relative")
+        sp.add_argument("--repo", metavar="GLOB", help="repository glob, e.g. 'library/*'")
+
+    s = sub.add_parser("ingest", help="parse log files into the store")
+    store_opts(s)
+    s.add_argument("--format", help="force a format (default: auto-detect per line); see `regwatch formats`")
+    s.add_argument("--json", action="store_true", help="print one JSON object of counts")
+    s.add_argument("--from-start", action="store_true", help="ignore the checkpoint and re-read files from the start")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("paths", nargs="+", help="files, directories, globs; .gz is read transparently")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("summary", help="pull/push/delete/auth counts and bytes, per repository")
+    store_opts(s)
+    range_opts(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_summary)
+
+    a = sub.add_parser("audit", help="audit searches")
+    asub = a.add_subparsers(dest="audit_command", required=True)
+    d = asub.add_parser("deletes", help="who deleted what, when, from where, and whether it worked")
+    store_opts(d)
+    range_opts(d)
+    d.add_argument("--user", help="only deletes by this user")
+    d.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    d.set_defaults(func=cmd_audit_deletes)
+
+    c = sub.add_parser("check", help="validate the config and check the store")
+    store_opts(c)
+    c.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("formats", help="list the log format names --format accepts")
+    f.set_defaults(func=cmd_formats)
+
+    dr = sub.add_parser("dropped", help="show lines that could not be used (kept for inspection)")
+    store_opts(dr)
+    dr.add_argument("--limit", type=int, default=50)
+    dr.set_defaults(func=cmd_dropped)
+
+    r = sub.add_parser("run", help="the main job: ingest (default: sample_logs/) and summarize")
+    store_opts(r)
+    r.add_argument("paths", nargs="*")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        return int(args.func(args, config, clock or SystemClock()))
+    except RegwatchError as exc:
+        print(f"regwatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("regwatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Parsers: one module per log family, grok patterns in patterns/*.grok."""

@@ -1,0 +1,27 @@
+"""The Parser protocol and helpers shared by the log families."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from regwatch.events import DropReason, Dropped, Event, RawLine
+
+
+@runtime_checkable
+class Parser(Protocol):
+    """Turns one logical line into an Event or a Dropped. Never raises on bad input."""
+
+    name: str
+
+    def parse(self, line: RawLine) -> Event | Dropped: ...
+
+
+def drop(line: RawLine, reason: DropReason, detail: str = "") -> Dropped:
+    return Dropped(
+        reason=reason,
+        text=line.text,
+        path=line.path,
+        offset=line.offset,
+        detail=detail,
+        fingerprint=line.fingerprint,
+    )

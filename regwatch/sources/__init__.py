@@ -1,0 +1,1 @@
+"""Sources: where raw lines come from (files, rotated and gzipped copies, webhooks)."""

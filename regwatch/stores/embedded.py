@@ -1,0 +1,423 @@
+"""The embedded store: immutable Parquet partitions, queried with DuckDB.
+
+Why this shape (numbers in docs/architecture.md): a read-write DuckDB database file
+locks out every other process, but the daemon must write while the dashboard, the CLI
+and notebooks read. Parquet files that are never modified once written can be read by
+any number of processes at once, and DuckDB scans them at column-store speed.
+
+Layout of a store directory::
+
+    manifest.json                      the list of live files (replaced atomically)
+    events/day=YYYY-MM-DD/<n>.parquet  immutable, sorted by timestamp
+    .writer.lock                       one writer at a time (flock)
+
+A reader loads ``manifest.json`` and reads only the files it lists, so a writer that
+adds or compacts files never shows a reader half a change. Files replaced by a
+compaction are unlinked after a grace period, so a reader that loaded the previous
+manifest can finish its query.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from regwatch.errors import StoreCorrupt, StoreError, StoreUnavailable
+from regwatch.events import EVENT_FIELDS, Event
+from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteResult
+
+MANIFEST_VERSION = 1
+COMPACT_AT = 24  # files per day partition before they are merged
+GRACE_SECONDS = 600
+
+_INT = {"status", "bytes", "repeat", "log_offset"}
+_FLOAT = {"duration_ms"}
+SCHEMA = pa.schema(
+    [
+        pa.field(
+            name,
+            pa.timestamp("us", tz="UTC")
+            if name == "timestamp"
+            else pa.int64()
+            if name in _INT
+            else pa.float64()
+            if name in _FLOAT
+            else pa.string(),
+        )
+        for name in EVENT_FIELDS
+    ]
+)
+_COLS = ", ".join(f'"{c}"' for c in EVENT_FIELDS)
+
+
+def _arrow(result: Any) -> pa.Table:
+    """A DuckDB result as an Arrow table (DuckDB 2 renamed the 1.x method)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if hasattr(result, "to_arrow_table"):
+            return result.to_arrow_table()
+        return result.fetch_arrow_table()
+
+
+def events_to_table(events: Sequence[Event]) -> pa.Table:
+    cols: dict[str, list[Any]] = {name: [getattr(e, name) for e in events] for name in EVENT_FIELDS}
+    return pa.Table.from_pydict(cols, schema=SCHEMA)
+
+
+def rows_to_events(table: pa.Table) -> list[Event]:
+    out = []
+    for row in table.to_pylist():
+        ts = row["timestamp"]
+        if ts is not None and ts.tzinfo is None:
+            row["timestamp"] = ts.replace(tzinfo=timezone.utc)
+        elif ts is not None:
+            row["timestamp"] = ts.astimezone(timezone.utc)
+        if row.get("repeat") is None:
+            row["repeat"] = 1
+        out.append(Event(**row))
+    return out
+
+
+class EmbeddedStore:
+    """A directory of Parquet partitions; no server needed.
+
+    Many processes may read while one writes. Raises StoreError subclasses.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, compact_at: int = COMPACT_AT) -> None:
+        self.path = Path(path)
+        self.compact_at = compact_at
+        self._local = threading.local()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "events").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create store directory {str(self.path)!r}: {exc.strerror}; "
+                "pass a writable --db PATH or set REGWATCH_DB"
+            ) from exc
+
+    # -- manifest --------------------------------------------------------------------
+    @property
+    def _manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def _load_manifest(self) -> dict[str, Any]:
+        try:
+            with open(self._manifest_path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except FileNotFoundError:
+            return {"version": MANIFEST_VERSION, "files": [], "retired": []}
+        except (OSError, ValueError) as exc:
+            raise StoreCorrupt(
+                f"cannot read {str(self._manifest_path)!r}: {exc}; restore it from backup or re-ingest into a new --db"
+            ) from exc
+        if doc.get("version") != MANIFEST_VERSION:
+            raise StoreCorrupt(
+                f"store manifest version {doc.get('version')!r} is not {MANIFEST_VERSION}; use a matching regwatch"
+            )
+        return doc
+
+    def _save_manifest(self, doc: dict[str, Any]) -> None:
+        tmp = self.path / f".manifest.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._manifest_path)
+        dfd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        fd = os.open(self.path / ".writer.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- duckdb ----------------------------------------------------------------------
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = duckdb.connect(":memory:")
+            con.execute("SET TimeZone='UTC'")
+            self._local.con = con
+        return con
+
+    def _files(self, doc: dict[str, Any], since: datetime | None = None, until: datetime | None = None) -> list[str]:
+        out = []
+        for f in doc["files"]:
+            if since is not None and f["max_ts"] < since.timestamp():
+                continue
+            if until is not None and f["min_ts"] >= until.timestamp():
+                continue
+            out.append(str(self.path / f["name"]))
+        return out
+
+    # -- write -----------------------------------------------------------------------
+    def write(self, events: Sequence[Event]) -> WriteResult:
+        """Store events; ids already stored (or repeated in the batch) are duplicates."""
+        if not events:
+            return WriteResult()
+        try:
+            table = events_to_table(events)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            return self._write_one_by_one(events, exc)
+        with self._writer():
+            doc = self._load_manifest()
+            con = self._con()
+            con.register("batch", table)
+            try:
+                days = sorted({e.timestamp.strftime("%Y-%m-%d") for e in events})
+                existing_files = [
+                    str(self.path / f["name"]) for f in doc["files"] if f["day"] in days
+                ]
+                if existing_files:
+                    fresh = con.execute(
+                        f"""SELECT {_COLS} FROM (
+                              SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
+                              FROM batch) b
+                            WHERE rn = 1 AND id NOT IN (
+                              SELECT id FROM read_parquet($files) WHERE id IN (SELECT id FROM batch))
+                            ORDER BY timestamp, id""",
+                        {"files": existing_files},
+                    )
+                else:
+                    fresh = con.execute(
+                        f"""SELECT {_COLS} FROM (
+                              SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
+                              FROM batch) b WHERE rn = 1 ORDER BY timestamp, id"""
+                    )
+                fresh = _arrow(fresh)
+            except duckdb.Error as exc:
+                raise StoreError(f"embedded store write failed: {exc}") from exc
+            finally:
+                con.unregister("batch")
+            fresh = fresh.cast(SCHEMA)
+            written = fresh.num_rows
+            if written:
+                self._append(doc, fresh)
+                self._save_manifest(doc)
+                self._maybe_compact(doc)
+        return WriteResult(written=written, duplicates=len(events) - written)
+
+    def _write_one_by_one(self, events: Sequence[Event], exc: Exception) -> WriteResult:
+        rejected: list[tuple[Event, str]] = []
+        good: list[Event] = []
+        for e in events:
+            try:
+                events_to_table([e])
+                good.append(e)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+                rejected.append((e, f"{type(err).__name__}: {err}"))
+        res = self.write(good) if good else WriteResult()
+        return WriteResult(res.written, res.duplicates, tuple(rejected))
+
+    def _append(self, doc: dict[str, Any], fresh: pa.Table) -> None:
+        days = pc.strftime(fresh["timestamp"], format="%Y-%m-%d").to_pylist()
+        by_day: dict[str, list[int]] = {}
+        for i, d in enumerate(days):
+            by_day.setdefault(d, []).append(i)
+        for day, idx in by_day.items():
+            part = fresh.take(pa.array(idx))
+            self._write_file(doc, day, part)
+
+    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table) -> None:
+        rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
+        dest = self.path / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp")
+        pq.write_table(part, tmp, compression="zstd", row_group_size=256_000)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+        ts = part["timestamp"]
+        doc["files"].append(
+            {
+                "name": rel,
+                "day": day,
+                "rows": part.num_rows,
+                "min_ts": pc.min(ts).as_py().timestamp(),
+                "max_ts": pc.max(ts).as_py().timestamp(),
+            }
+        )
+
+    def _maybe_compact(self, doc: dict[str, Any]) -> None:
+        counts: dict[str, int] = {}
+        for f in doc["files"]:
+            counts[f["day"]] = counts.get(f["day"], 0) + 1
+        todo = [d for d, n in counts.items() if n >= self.compact_at]
+        if not todo:
+            self._sweep(doc)
+            return
+        for day in todo:
+            old = [f for f in doc["files"] if f["day"] == day]
+            paths = [str(self.path / f["name"]) for f in old]
+            merged = _arrow(
+                self._con().execute(
+                    f"SELECT {_COLS} FROM read_parquet($p) ORDER BY timestamp, id", {"p": paths}
+                )
+            )
+            doc["files"] = [f for f in doc["files"] if f["day"] != day]
+            self._write_file(doc, day, merged.cast(SCHEMA))
+            now = time.time()
+            doc.setdefault("retired", []).extend({"name": f["name"], "at": now} for f in old)
+        self._save_manifest(doc)
+        self._sweep(doc)
+
+    def _sweep(self, doc: dict[str, Any]) -> None:
+        """Unlink compacted-away files once no reader can still be using them."""
+        retired = doc.get("retired", [])
+        if not retired:
+            return
+        now = time.time()
+        keep = []
+        for r in retired:
+            if now - r["at"] > GRACE_SECONDS:
+                try:
+                    (self.path / r["name"]).unlink()
+                except FileNotFoundError:
+                    pass
+            else:
+                keep.append(r)
+        if len(keep) != len(retired):
+            doc["retired"] = keep
+            self._save_manifest(doc)
+
+    def compact(self) -> None:
+        """Merge every day partition into one file (e.g. after a bulk load)."""
+        with self._writer():
+            doc = self._load_manifest()
+            old_at = self.compact_at
+            self.compact_at = 2
+            try:
+                self._maybe_compact(doc)
+            finally:
+                self.compact_at = old_at
+
+    # -- read ------------------------------------------------------------------------
+    def _where(self, q: Query) -> tuple[str, dict[str, Any]]:
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        if q.since is not None:
+            conds.append("timestamp >= $since")
+            params["since"] = q.since
+        if q.until is not None:
+            conds.append("timestamp < $until")
+            params["until"] = q.until
+        if q.repo is not None:
+            conds.append("repository GLOB $repo")
+            params["repo"] = q.repo
+        if q.user is not None:
+            conds.append('"user" = $user')
+            params["user"] = q.user
+        if q.outcome is not None:
+            conds.append("outcome = $outcome")
+            params["outcome"] = q.outcome
+        for name, col in (("actions", "action"), ("tallies", "tally"), ("auth", "auth"), ("sources", "source")):
+            values = getattr(q, name)
+            if values is not None:
+                if not values:
+                    conds.append("FALSE")
+                    continue
+                conds.append(f'"{col}" IN (SELECT unnest(${name}))')
+                params[name] = sorted(values)
+        return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+    def search(self, query: Query) -> list[Event]:
+        doc = self._load_manifest()
+        files = self._files(doc, query.since, query.until)
+        if not files:
+            return []
+        where, params = self._where(query)
+        order = "DESC" if query.newest_first else "ASC"
+        sql = f"SELECT {_COLS} FROM read_parquet($files){where} ORDER BY timestamp {order}, id {order}"
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        params["files"] = files
+        table = self._run(sql, params)
+        return rows_to_events(table)
+
+    def aggregate(self, aggregation: Aggregation) -> list[dict[str, Any]]:
+        q = aggregation.query
+        doc = self._load_manifest()
+        files = self._files(doc, q.since, q.until)
+        if not files:
+            return []
+        where, params = self._where(q)
+        for g in aggregation.group_by:
+            if g not in GROUPABLE:
+                raise StoreError(f"cannot group by {g!r}")
+        keys = ", ".join(f'"{g}"' for g in aggregation.group_by)
+        select = (keys + ", ") if keys else ""
+        group = f" GROUP BY {keys} ORDER BY {keys}" if keys else ""
+        sql = (
+            f"SELECT {select}CAST(coalesce(sum(repeat), 0) AS BIGINT) AS count, "
+            f"CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes "
+            f"FROM read_parquet($files){where}{group}"
+        )
+        params["files"] = files
+        rows = self._run(sql, params).to_pylist()
+        return [r for r in rows if r["count"]]
+
+    def count(self) -> int:
+        doc = self._load_manifest()
+        return sum(int(f["rows"]) for f in doc["files"])
+
+    def _run(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        for attempt in range(3):
+            try:
+                return _arrow(self._con().execute(sql, params))
+            except duckdb.IOException as exc:
+                # a compaction retired a file between our manifest read and the scan
+                if attempt == 2:
+                    raise StoreUnavailable(f"embedded store read failed: {exc}") from exc
+                params = dict(params)
+                doc = self._load_manifest()
+                params["files"] = self._files(doc, params.get("since"), params.get("until"))
+                if not params["files"]:
+                    return pa.table({})
+            except duckdb.Error as exc:
+                raise StoreError(f"embedded store query failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def healthcheck(self) -> Health:
+        if not os.access(self.path, os.W_OK):
+            raise StoreUnavailable(
+                f"store directory {str(self.path)!r} is not writable; fix its permissions or pass another --db"
+            )
+        doc = self._load_manifest()
+        missing = [f["name"] for f in doc["files"] if not (self.path / f["name"]).exists()]
+        if missing:
+            raise StoreCorrupt(
+                f"{len(missing)} file(s) listed in the manifest are missing, e.g. {missing[0]!r}; re-ingest into a new --db"
+            )
+        return Health(ok=True, detail=f"embedded store at {self.path}", events=self.count())
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

@@ -1,0 +1,71 @@
+"""Request, auth and byte counts per repository (what `regwatch summary` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regwatch.events import AuthClass, Tally
+from regwatch.stores.base import Aggregation, Query, Store
+
+COUNT_KEYS = (
+    "pulls",
+    "pulls_failed",
+    "pushes",
+    "pushes_failed",
+    "deletes",
+    "deletes_failed",
+    "auth_failures",
+    "anonymous_denials",
+    "challenges",
+    "bytes_pulled",
+    "bytes_pushed",
+)
+_BY_TALLY = {
+    Tally.PULL.value: "pulls",
+    Tally.PULL_FAILED.value: "pulls_failed",
+    Tally.PUSH.value: "pushes",
+    Tally.PUSH_FAILED.value: "pushes_failed",
+    Tally.DELETE.value: "deletes",
+    Tally.DELETE_FAILED.value: "deletes_failed",
+}
+_BY_AUTH = {
+    AuthClass.AUTH_FAILURE.value: "auth_failures",
+    AuthClass.ANONYMOUS_DENIAL.value: "anonymous_denials",
+    AuthClass.CHALLENGE.value: "challenges",
+}
+
+
+def _zero() -> dict[str, int]:
+    return {k: 0 for k in COUNT_KEYS}
+
+
+def summarize(store: Store, query: Query | None = None) -> dict[str, Any]:
+    """Counts over ``query`` (time range and repository glob), overall and per repository.
+
+    The counting rules were applied at ingest (``Event.tally`` and ``Event.auth``); this
+    only adds them up. Raises StoreError.
+    """
+    q = query or Query()
+    rows = store.aggregate(Aggregation(q, ("repository", "tally", "auth")))
+    total = _zero()
+    repos: dict[str, dict[str, int]] = {}
+    for r in rows:
+        keys = []
+        if r["tally"] in _BY_TALLY:
+            keys.append((_BY_TALLY[r["tally"]], r["count"]))
+        if r["tally"] == Tally.BLOB_PULL.value:
+            keys.append(("bytes_pulled", r["bytes"]))
+        if r["tally"] == Tally.BLOB_UPLOAD.value:
+            keys.append(("bytes_pushed", r["bytes"]))
+        if r["auth"] in _BY_AUTH:
+            keys.append((_BY_AUTH[r["auth"]], r["count"]))
+        if not keys:
+            continue
+        repo = r["repository"]
+        for k, n in keys:
+            total[k] += int(n)
+            if repo is not None:
+                repos.setdefault(repo, _zero())[k] += int(n)
+    out: dict[str, Any] = dict(total)
+    out["repositories"] = {k: repos[k] for k in sorted(repos)}
+    return out
