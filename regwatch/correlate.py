@@ -138,6 +138,7 @@ class Correlator:
         self._waiting: dict[tuple[str | None, str | None], deque[_Group]] = {}
         self._order: deque[_Group] = deque()
         self._held: deque[Event] = deque()  # successful pulls that may be delete lookups
+        self._last: dict[tuple[str | None, str | None], str] = {}  # client -> last request id
         self.merged = 0  # lines folded into another record
 
     # -- stage 1 -------------------------------------------------------------------
@@ -218,30 +219,40 @@ class Correlator:
             return out
         ready: list[Event] = []
         for ev in out:
+            client = (ev.client_ip, ev.user_agent) if ev.component in _REQUEST_COMPONENTS else None
+            if client is not None and ev.action == Action.DELETE.value:
+                self._mark_lookup(client, ev)
+            if client is not None and ev.method is not None:
+                self._last[client] = ev.id
             if ev.tally == Tally.PULL.value:
                 self._held.append(ev)
                 continue
-            if ev.action == Action.DELETE.value and ev.component in _REQUEST_COMPONENTS:
-                self._mark_lookups(ev)
             ready.append(ev)
         if out:
             newest = max(e.timestamp for e in out)
             while self._held and self._held[0].timestamp + self.lookup_window < newest:
                 ready.append(self._held.popleft())
+            if len(self._last) > 10_000:
+                self._last.clear()
         return ready
 
-    def _mark_lookups(self, delete: Event) -> None:
-        for i, p in enumerate(self._held):
+    def _mark_lookup(self, client: tuple[str | None, str | None], delete: Event) -> None:
+        """The client's previous request, if it was a GET of a manifest in the same
+        repository moments before, looked the digest up for this delete."""
+        prev = self._last.get(client)
+        if prev is None:
+            return
+        for i in range(len(self._held) - 1, -1, -1):
+            p = self._held[i]
+            if p.id != prev:
+                continue
             if (
                 p.repository == delete.repository
-                and p.client_ip == delete.client_ip
-                and p.user_agent == delete.user_agent
-                and p.timestamp <= delete.timestamp + timedelta(seconds=1)
                 and delete.timestamp - p.timestamp <= self.lookup_window
+                and p.timestamp <= delete.timestamp + timedelta(seconds=1)
             ):
-                self._held[i] = replace(
-                    p, action=Action.DELETE_LOOKUP.value, tally=Tally.NONE.value
-                )
+                self._held[i] = replace(p, action=Action.DELETE_LOOKUP.value, tally=Tally.NONE.value)
+            return
 
     # -- end of stream -------------------------------------------------------------
     def flush(self) -> list[Event]:

@@ -61,6 +61,7 @@ _BLOB_PATH_DIGEST = re.compile(r"/blobs/(?P<algo>[a-z0-9]+)/[0-9a-f]{2}/(?P<hex>
 _MANIFEST_PATH = re.compile(
     r"/repositories/(?P<repo>.+?)/_manifests/revisions/(?P<algo>[a-z0-9]+)/(?P<hex>[0-9a-f]+)"
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TTY_LEVELS = {"INFO": "info", "WARN": "warning", "ERRO": "error", "DEBU": "debug", "FATA": "fatal", "PANI": "panic", "TRAC": "trace"}
 
 
@@ -377,6 +378,8 @@ def _parse_body(
     repeat: int,
 ) -> Event | Dropped:
     text = body.rstrip("\r\n")
+    if text.startswith("\x1b"):
+        text = _ANSI.sub("", text)  # the TTY form is coloured
     if not text.strip():
         return drop(line, DropReason.BLANK)
     c0 = text[0]

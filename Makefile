@@ -1,0 +1,49 @@
+# regwatch: `make run` and `make test` are the whole quick start.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DB     ?= regwatch-data
+
+.PHONY: run test test-es test-fast sysdeps bench samples lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## run: set up the virtualenv and run the main job on the bundled sample_logs/
+run: $(BIN)/.installed
+	$(BIN)/regwatch run --db $(DB) sample_logs
+
+## sysdeps: Debian packages the integration tests use (docker-registry, skopeo, ...)
+sysdeps:
+	bash scripts/install-sysdeps.sh
+
+## test: everything, including the real registry, skopeo and Elasticsearch
+test: $(BIN)/.installed sysdeps
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+## test-es: only the Elasticsearch tests (real node, fetched with Maven and cached)
+test-es: $(BIN)/.installed
+	$(BIN)/python -m pytest -p no:cacheprovider -m es
+
+## test-fast: unit tests only
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e and not es"
+
+## bench: throughput and memory benchmarks; results go to docs/benchmarks.md
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_ingest.py --lines 5000000
+
+## samples: regenerate sample_logs/distribution/ with the real registry and skopeo
+samples: sysdeps
+	$(PYTHON) scripts/make_distribution_samples.py
+
+lint: $(BIN)/.installed
+	$(BIN)/pip install --quiet ruff mypy
+	$(BIN)/ruff check regwatch tests bench scripts
+	$(BIN)/mypy regwatch
+
+clean:
+	rm -rf $(VENV) $(DB) .pytest_cache
