@@ -39,6 +39,23 @@ class FileInfo:
     gzip: bool
 
 
+_NOT_LOGS = (".md", ".txt", ".py", ".sh", ".yml", ".yaml", ".ipynb", ".parquet")
+
+
+def _skipped_in_walk(name: str) -> bool:
+    """Files a directory walk passes over: docs, expectations and notes beside the logs.
+
+    A file named explicitly on the command line is always read.
+    """
+    low = name.lower()
+    return (
+        low.startswith(".")
+        or ".expected." in low
+        or low.endswith(_NOT_LOGS)
+        or low.startswith(("readme", "notes", "sources", "notifications"))
+    )
+
+
 def expand(inputs: list[str]) -> list[str]:
     """Files named by ``inputs`` (files, directories walked recursively, globs), sorted.
 
@@ -48,7 +65,7 @@ def expand(inputs: list[str]) -> list[str]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and not _skipped_in_walk(f.name))
             out.extend(found)
         elif p.is_file():
             if not os.access(p, os.R_OK):
