@@ -144,6 +144,8 @@ def cmd_summary(args: argparse.Namespace, config: Config, clock: Clock) -> int:
 def cmd_audit_deletes(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     from regwatch.audit import deletes, render
 
+    if args.format not in ("table", "json", "csv"):
+        raise ConfigError(f"unknown output format {args.format!r}; use --format table, json or csv")
     q = _query(args, clock)
     store, _ = open_store(args, config)
     try:
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_opts(d)
     range_opts(d)
     d.add_argument("--user", help="only deletes by this user")
-    d.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    d.add_argument("--format", default="table", help="table (default), json or csv")
     d.set_defaults(func=cmd_audit_deletes)
 
     c = sub.add_parser("check", help="validate the config and check the store")

@@ -91,7 +91,8 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
     try:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {str(p)!r} is not valid YAML: {exc}") from exc
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"config {str(p)!r} is not valid YAML: {detail}") from exc
     return config_from_dict(doc, str(p))
 
 
@@ -155,6 +156,10 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         if not isinstance(f, dict) or "name" not in f or "pattern" not in f:
             problems.append(f"formats[{i}] needs at least 'name' and 'pattern'")
             continue
+        allowed = {"name", "pattern", "fields", "time_format", "component"}
+        for k in f:
+            if k not in allowed:
+                problems.append(f"unknown key formats[{i}].{k!s} (allowed: {sorted(allowed)})")
         fc = FormatConfig(
             name=str(f["name"]),
             pattern=str(f["pattern"]),

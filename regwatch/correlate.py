@@ -110,9 +110,16 @@ def _combine(app: _Group, access: Event | None) -> Event:
             duration_ms=duration,
             tally=tally,
         )
+    # the app line's time has sub-second precision; the access line's wins only when the
+    # app line had no absolute time of its own (TTY form) and so disagrees by seconds
+    ts = final.timestamp if abs(final.timestamp - access.timestamp) <= timedelta(seconds=2) else access.timestamp
     return replace(
         access,
-        timestamp=final.timestamp,  # the app line's time has sub-second precision
+        # the id of the request's final app line: a log read in two steps (app lines in
+        # the first, the access line in the second) yields the same id both times
+        id=final.id,
+        log_offset=app.min_offset,  # where a re-read must start to rebuild this record
+        timestamp=ts,
         auth=_stronger_auth(auth, access.auth),
         user=user or access.user,
         repository=repo or access.repository,

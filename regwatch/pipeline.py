@@ -157,6 +157,9 @@ def _ingest_file(
             if progress is not None and not info.gzip:
                 progress(last_end - reported)
                 reported = last_end
+    # lines whose request may still be completed by lines appended later are read again
+    # next time; the records flushed now keep their ids then, so nothing counts twice
+    held = corr.pending_offset()
     writer.add(corr.flush())
     merged = corr.merged - merged_before
     if merged:
@@ -164,7 +167,8 @@ def _ingest_file(
     writer.flush()
     stats.bytes_read += max(0, last_end - start)
     if checkpoint is not None:
-        checkpoint.commit({info.fingerprint: (info.path, last_end)})
+        safe = last_end if held is None else min(held, last_end)
+        checkpoint.commit({info.fingerprint: (info.path, safe)})
     if progress is not None:
         progress(info.size - reported if info.gzip else last_end - reported)
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from regwatch.events import Dropped
+from regwatch.events import Dropped, DropReason
 from regwatch.redact import redact
 
 KEEP = 4096
@@ -32,7 +32,7 @@ class Quarantine:
                     "offset": d.offset,
                     "detail": d.detail,
                     "text": redact(d.text[:KEEP]),
-                    "truncated": len(d.text) > KEEP,
+                    "truncated": len(d.text) > KEEP or d.reason is DropReason.TOO_LONG,
                 },
                 ensure_ascii=False,
             )
@@ -52,7 +52,7 @@ class Quarantine:
         out = []
         with open(self.file, encoding="utf-8") as fh:
             for line in fh:
-                out.append(json.loads(line))
                 if limit is not None and len(out) >= limit:
                     break
+                out.append(json.loads(line))
         return out

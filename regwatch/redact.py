@@ -16,10 +16,17 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*\[?[\"']?\s*(?:basic|bearer|token|negotiate|digest)?\s*)[^\s\"'\],}]+"),
         r"\1" + MASK,
     ),
+    # "key": "value with spaces" (JSON) for secret-looking keys
+    (
+        re.compile(
+            r'(?i)("[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credential|client_secret|signature)"\s*:\s*")((?:[^"\\]|\\.)*)(")'
+        ),
+        r"\1" + MASK + r"\3",
+    ),
     # key=value / key: value / "key":"value" for secret-looking keys
     (
         re.compile(
-            r"(?i)((?:^|[\s?&,{\[\"'])(?:[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credential|client_secret|x-amz-signature|x-amz-credential|signature))[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}\]]+)"
+            r"(?i)((?:^|[\s?&,{\[\"'])(?:[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credential|client_secret|x-amz-signature|x-amz-credential|signature))[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])([^\s\"'&,}\]]+)"
         ),
         r"\1" + MASK,
     ),

@@ -61,6 +61,7 @@ _BLOB_PATH_DIGEST = re.compile(r"/blobs/(?P<algo>[a-z0-9]+)/[0-9a-f]{2}/(?P<hex>
 _MANIFEST_PATH = re.compile(
     r"/repositories/(?P<repo>.+?)/_manifests/revisions/(?P<algo>[a-z0-9]+)/(?P<hex>[0-9a-f]+)"
 )
+_GC_REPO_LINE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+|/)[a-z0-9]+)*\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TTY_LEVELS = {"INFO": "info", "WARN": "warning", "ERRO": "error", "DEBU": "debug", "FATA": "fatal", "PANI": "panic", "TRAC": "trace"}
 
@@ -416,6 +417,9 @@ def _parse_body(
     gc = gc_event(text, line, ts=fallback_ts, source=source, host=host, repeat=repeat)
     if gc is not None:
         return gc
+    if _GC_REPO_LINE.match(text):
+        # garbage-collect prints each repository's name on a line of its own before marking
+        return drop(line, DropReason.NOISE)
     return drop(line, DropReason.UNPARSABLE)
 
 

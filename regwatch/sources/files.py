@@ -52,7 +52,7 @@ def _skipped_in_walk(name: str) -> bool:
         low.startswith(".")
         or ".expected." in low
         or low.endswith(_NOT_LOGS)
-        or low.startswith(("readme", "notes", "sources", "notifications"))
+        or low.startswith(("readme", "notes", "sources", "notifications", "hints"))
     )
 
 
@@ -64,10 +64,14 @@ def expand(inputs: list[str]) -> list[str]:
     out: list[str] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        try:
+            is_dir, is_file, exists = p.is_dir(), p.is_file(), p.exists()
+        except OSError as exc:
+            raise InputError(f"cannot access {item!r}: {exc.strerror or exc}; check the path and its permissions") from exc
+        if is_dir:
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and not _skipped_in_walk(f.name))
             out.extend(found)
-        elif p.is_file():
+        elif is_file:
             if not os.access(p, os.R_OK):
                 raise InputError(f"cannot read {item!r}: permission denied; fix its permissions or run as a user that can read it")
             out.append(str(p))
@@ -76,7 +80,7 @@ def expand(inputs: list[str]) -> list[str]:
             if not matched:
                 raise InputError(f"glob {item!r} matches no file; check the pattern")
             out.extend(matched)
-        elif p.exists():
+        elif exists:
             raise InputError(f"{item!r} is not a regular file or directory")
         else:
             raise InputError(f"no such file or directory: {item!r}; pass existing log files, directories or globs")
@@ -97,8 +101,59 @@ def is_gzip(path: str) -> bool:
         return False
 
 
+class _GzipReader:
+    """Decompresses gzip (all members) incrementally. ``read(n)`` returns at most ``n``
+    bytes; a cut stream yields every byte decompressed before the cut, then raises
+    EOFError once."""
+
+    def __init__(self, path: str) -> None:
+        self._fh = open(path, "rb")
+        self._d = zlib.decompressobj(wbits=31)
+        self._buf = b""
+        self._eof = False
+        self._error: Exception | None = None
+
+    def _fill(self, n: int) -> None:
+        parts = [self._buf]
+        size = len(self._buf)
+        while size < n and not self._eof:
+            comp = self._fh.read(1 << 16)
+            if not comp:
+                self._eof = True
+                if not self._d.eof or self._d.unconsumed_tail:
+                    self._error = EOFError("compressed file ended before the end-of-stream marker was reached")
+                break
+            try:
+                chunk = self._d.decompress(comp)
+                while self._d.eof and self._d.unused_data:
+                    rest = self._d.unused_data
+                    self._d = zlib.decompressobj(wbits=31)
+                    chunk += self._d.decompress(rest)
+            except zlib.error as exc:
+                self._eof = True
+                self._error = exc
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        self._buf = b"".join(parts)
+
+    def read(self, n: int = CHUNK) -> bytes:
+        self._fill(n)
+        if not self._buf and self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def __enter__(self) -> "_GzipReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+
 def _open(path: str, gz: bool):  # type: ignore[no-untyped-def]
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    return _GzipReader(path) if gz else open(path, "rb")
 
 
 def file_info(path: str) -> FileInfo:
@@ -113,6 +168,7 @@ def file_info(path: str) -> FileInfo:
                 head = b""
     except OSError as exc:
         raise InputError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+    head = head[:FINGERPRINT_BYTES]
     fp = hashlib.blake2b(head, digest_size=10).hexdigest() if head else "empty"
     return FileInfo(path=path, fingerprint=fp, size=size, gzip=gz)
 
@@ -131,6 +187,14 @@ def _looks_binary(b: bytes) -> bool:
     return ctrl * 10 > len(sample)
 
 
+_RECORD_START = re.compile(r'^(?:time="|\{|\S+ \S+ \S+ \[|[A-Z][a-z]{2} [ \d]\d \d\d:|\d{4}[-/]\d\d[-/]\d\d|[A-Z]{4}\[|\x1b\[)')
+
+
+def _record_start(text: str) -> bool:
+    """A physical line that starts a record of its own (never a continuation)."""
+    return _RECORD_START.match(text) is not None
+
+
 def _open_quote(text: str) -> bool:
     """A logrus text record whose quoting is still open (a raw newline inside a value)."""
     return text.startswith('time="') and (text.count('"') - text.count('\\"')) % 2 == 1
@@ -144,7 +208,7 @@ def read_lines(info: FileInfo, start: int = 0, source: str | None = None) -> Ite
     joined = 0
     for text, off, end, problem in _physical(info, start):
         if pending is not None:
-            if problem is None and joined < MAX_JOIN and _open_quote(pending.text):
+            if problem is None and joined < MAX_JOIN and _open_quote(pending.text) and not _record_start(text):
                 pending = RawLine(src, info.path, pending.text + "\n" + text, fp, pending.offset, end)
                 joined += 1
                 continue
@@ -206,6 +270,8 @@ def _physical(info: FileInfo, start: int) -> Iterator[tuple[str, int, int, DropR
                 if overlong is not None:
                     yield overlong.decode("utf-8", "replace"), overlong_off, base + j + 1, DropReason.TOO_LONG
                     overlong = None
+                elif j - i > MAX_LINE:
+                    yield raw[:KEEP_HEAD].decode("utf-8", "replace"), off, base + j + 1, DropReason.TOO_LONG
                 else:
                     text, problem = _decode(raw)
                     yield text, off, base + j + 1, problem

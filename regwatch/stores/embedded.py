@@ -75,6 +75,11 @@ def _arrow(result: Any) -> pa.Table:
         return result.fetch_arrow_table()
 
 
+def _day(ts: datetime) -> str:
+    t = ts.astimezone(timezone.utc)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+
+
 def events_to_table(events: Sequence[Event]) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [getattr(e, name) for e in events] for name in EVENT_FIELDS}
     return pa.Table.from_pydict(cols, schema=SCHEMA)
@@ -190,7 +195,7 @@ class EmbeddedStore:
             con = self._con()
             con.register("batch", table)
             try:
-                days = sorted({e.timestamp.strftime("%Y-%m-%d") for e in events})
+                days = sorted({_day(e.timestamp) for e in events})
                 existing_files = [
                     str(self.path / f["name"]) for f in doc["files"] if f["day"] in days
                 ]
@@ -236,7 +241,7 @@ class EmbeddedStore:
         return WriteResult(res.written, res.duplicates, tuple(rejected))
 
     def _append(self, doc: dict[str, Any], fresh: pa.Table) -> None:
-        days = pc.strftime(fresh["timestamp"], format="%Y-%m-%d").to_pylist()
+        days = [_day(t) for t in fresh["timestamp"].to_pylist()]
         by_day: dict[str, list[int]] = {}
         for i, d in enumerate(days):
             by_day.setdefault(d, []).append(i)
