@@ -1,0 +1,1021 @@
+"""Harbor's component logs as its rsyslog container writes them (domain.md §3).
+
+A line is ``Mmm dd HH:MM:SS <host> <tag>[<pid>]: <body>``. The tag names the component
+and decides how the body is read:
+
+========================  ===========================================================
+tag                       body
+========================  ===========================================================
+registry                  Distribution formats, delegated to
+                          :func:`regwatch.parsing.distribution.parse_body`
+proxy                     nginx ``timed_combined``; no time of its own
+core (1.x: ui)            Harbor logger, or beego access lines (ANSI colours)
+jobservice, registryctl   Harbor logger; GC and tag-retention job output
+audit                     Harbor logger line with ``operator``/``resourceType``/``time``
+postgresql/db, redis,     nothing countable: dropped as ``noise``
+portal, log, ...
+========================  ===========================================================
+
+Harbor logger: ``2024-01-01T00:00:00Z [LEVEL] [/path/file.go:NN][k="v" ...]: message``,
+location and field block optional; keys are sorted and may contain spaces (``client
+IP``, ``user agent``); values are quoted and not escaped.
+
+rsyslog specials handled here: ``#ooo`` octal escapes of control characters,
+``message repeated N times: [ <body>]`` (one Event with ``repeat=N``; the first
+occurrence was logged on its own line before), one record per physical line (stack
+traces, multi-line messages and tables arrive as separate records).
+
+**Which record counts a request** (``tally``/``auth``; domain.md §2 "count each request
+once"). Harbor's nginx (tag ``proxy``) is the front door: every client request passes it
+exactly once. The registry component behind it is not a complete record in Harbor:
+
+* Harbor 2.x core answers many registry API requests itself and never forwards them:
+  ``DELETE /v2/<name>/manifests/<digest>`` ("just delete the artifact from database",
+  ``src/server/registry/manifest.go``), ``/v2/_catalog``, ``tags/list``, the ``GET /v2/``
+  challenge and every request its middlewares reject (401/403/404/412: auth, quota,
+  immutability, content trust, vulnerability policy);
+* the registry also logs Harbor's own traffic: GC deleting manifests through the v2 API
+  (user ``harbor_registry_user``, UA ``harbor-registry-client``), replication, core's
+  internal lookups; manifest GETs by tag reach it rewritten to the digest;
+* in Harbor 1.x nginx sent ``/v2`` straight to the registry, so both saw the same
+  requests.
+
+So by default (``count_from="proxy"``) the proxy record carries ``tally`` and the
+challenge/anonymous-denial ``auth`` class, and registry-component records are kept for
+enrichment with ``tally``/``auth`` ``none``. ``count_from="registry"`` restores the
+opposite rule (registry counts, proxy is attribution only).
+
+Authentication failures count from core's ``failed to authenticate ...`` and
+``Error occurred in UserLogin`` lines (they name the user; 2.5+ also the client IP). The
+proxy's ``GET /service/token?account=<u>`` 401 for the same attempt keeps ``auth``
+``none`` so the attempt is counted once. Beego access lines (core's view of requests the
+proxy already logged), audit records, GC and retention records never count requests.
+
+Times: the body's own time wins (tz-aware, with a year). Otherwise the prefix time is
+used; it has no year and is the Docker host's local time: pass ``host_tz`` and, when the
+files do not say, ``default_year``. The year then follows the data: a body time sets it,
+and a month going from Dec to Jan moves it forward.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote
+
+from regwatch.clock import Clock
+from regwatch.errors import ConfigError
+from regwatch.events import (
+    Action,
+    AuthClass,
+    Dropped,
+    DropReason,
+    Event,
+    Outcome,
+    RawLine,
+    Tally,
+    event_id,
+)
+from regwatch.parsing.base import drop
+from regwatch.parsing.harbor_audit import audit_event, parse_audit_time
+from regwatch.parsing.registry_api import auth_class_of, classify, outcome_of, split_uri, tally_of
+from regwatch.parsing.timeparse import go_duration_ms, parse_clf, parse_rfc3339
+
+SOURCE = "harbor"
+CountFrom = Literal["proxy", "registry"]
+
+# syslog tag -> component
+_TAGS: dict[str, str] = {
+    "core": "core",
+    "ui": "core",  # Harbor 1.x
+    "registry": "registry",
+    "registryctl": "registryctl",
+    "proxy": "proxy",
+    "nginx": "proxy",
+    "jobservice": "jobservice",
+    "portal": "portal",
+    "postgresql": "db",  # the tag Harbor's docker-compose template sets
+    "db": "db",
+    "redis": "redis",
+    "log": "log",
+    "audit": "audit",
+    "adminserver": "adminserver",  # Harbor 1.x
+    "clair": "clair",
+    "clair-adapter": "clair-adapter",
+    "trivy-adapter": "trivy-adapter",
+    "notary-server": "notary-server",
+    "notary-signer": "notary-signer",
+    "chartmuseum": "chartmuseum",
+    "exporter": "exporter",
+}
+_NOISE_COMPONENTS = frozenset(
+    {
+        "portal",
+        "db",
+        "redis",
+        "log",
+        "adminserver",
+        "clair",
+        "clair-adapter",
+        "trivy-adapter",
+        "notary-server",
+        "notary-signer",
+        "chartmuseum",
+        "exporter",
+    }
+)
+_LOGGER_COMPONENTS = frozenset({"core", "jobservice", "registryctl", "audit"})
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    )
+}
+
+# --- wrappers ----------------------------------------------------------------------
+
+_PREFIX = re.compile(
+    r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d) "
+    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z][\w.\-]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    re.DOTALL,
+)
+# RSYSLOG_FileFormat (high-precision) variant of the same wrapper
+_PREFIX_ISO = re.compile(
+    r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
+    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z][\w.\-]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    re.DOTALL,
+)
+_REPEAT = re.compile(r"^message repeated (?P<n>\d+) times: \[ ?(?P<body>.*?)\]?\Z", re.DOTALL)
+_OCTAL = re.compile(r"#([0-3][0-7][0-7])")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# --- Harbor logger -----------------------------------------------------------------
+
+_LOGGER = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) \[(?P<level>[A-Z]+)\]"
+    r"(?: (?:\[(?P<loc>[^\]\s]+)\])?"
+    r"(?:\[(?P<fields>(?:[A-Za-z][\w ]*=\"[^\"]*\" ?)*)\])?:?)? ?(?P<msg>.*)\Z",
+    re.DOTALL,
+)
+_FIELD = re.compile(r'([A-Za-z][\w ]*?)="([^"]*)"')
+_LOOKS_LOGGER = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+_LEVELS = {
+    "DEBUG": "debug",
+    "INFO": "info",
+    "WARNING": "warning",
+    "WARN": "warning",
+    "ERROR": "error",
+    "FATAL": "fatal",
+}
+
+# --- core messages -----------------------------------------------------------------
+
+_AUTH_FAIL = re.compile(r"^failed to authenticate user:(?P<u>.*?), error:(?P<err>.*)\Z", re.DOTALL)
+_AUTH_FAIL_OLD = re.compile(r"^failed to authenticate (?P<u>[^\s:]*): (?P<err>.*)\Z", re.DOTALL)
+_UI_LOGIN_FAIL = re.compile(r"^Error occurred in UserLogin: (?P<err>.*)\Z", re.DOTALL)
+_AUDIT_MSG = re.compile(r"^action:(?P<op>[^,]*), resource:(?P<res>.*)\Z", re.DOTALL)
+
+# --- jobservice: GC ----------------------------------------------------------------
+
+_GC_PREFIX = re.compile(r"^(?:\[[0-9a-fA-F-]{36}\])?(?:\[\d+/\d+\] ?)?")
+_GC_BLOB_OK = re.compile(r"^delete blob record from database: (?P<id>\d+), (?P<digest>\S+)\Z")
+_GC_BLOB_FAIL = re.compile(r"^failed to delete blob from storage: (?P<digest>[^,\s]+)")
+_GC_MF_OK = re.compile(
+    r"^delete artifact trash record from database: (?P<id>\d+), (?P<repo>[^,]+), (?P<digest>\S+)\Z"
+)
+_GC_MF_FAIL = re.compile(
+    r"^(?:failed to remove manifest from storage: |failed to delete manifest with v2 API, )"
+    r"(?P<repo>[^,]+), (?P<digest>[^,\s]+)"
+)
+_GC_FREED = re.compile(r"^The GC job actual frees up (?P<mb>\d+) MB space")
+_GC_ESTIMATE = re.compile(r"^The GC could free up (?P<mb>\d+) MB space")
+_GC_FAILED = re.compile(
+    r"^failed to execute (?:GC job at (?P<phase>\w+) phase|mark\(\), error out)"
+)
+_GC_UNTAGGED = re.compile(
+    r"^delete the untagged artifact: ProjectID:\((?P<pid>\d+)\)-RepositoryName\((?P<repo>.*?)\)"
+    r"-MediaType:\((?P<mt>.*?)\)-Digest:\((?P<digest>[^)]+)\)\Z"
+)
+_GC_PARAMS = re.compile(r"^Garbage Collection parameters: \[.*?dry_run: (?P<dry>true|false)")
+_MB = 1024 * 1024
+# every job message below starts (after the GC step prefix) with one of these words
+_JOB_GATE = re.compile(
+    r"^(?:\[[^\]]*\])*\s*(?:delete |failed to |The GC |Garbage Collection|Run retention|Load \d)"
+)
+
+# --- jobservice: tag retention -----------------------------------------------------
+
+_RET_START = re.compile(r"^Run retention process\.")
+_RET_REPO = re.compile(r"^\s*Repository: (?P<repo>\S+)\s*\Z")
+_RET_DRY = re.compile(r"^\s*Dry Run: (?P<dry>true|false)\s*\Z")
+_RET_ALGO = re.compile(r"^\s*Rule Algorithm: ")
+_RET_LOAD = re.compile(r"^Load \d+ candidates from repository (?P<repo>\S+)")
+_TABLE_ROW = re.compile(r"^\|.*\|\s*\Z")
+
+# --- stack traces ------------------------------------------------------------------
+
+_STACK = re.compile(
+    r"^(?:\t|goroutine \d+ \[|panic: |created by |\[signal |exit status \d|"
+    r"[\w.\-/]+(?:\.\(\*?[\w.]+\))?\.[\w.]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
+)
+
+# --- nginx (proxy) -----------------------------------------------------------------
+
+_NGINX = re.compile(
+    r"^(?:\[(?P<tl>[^\]]+)\]:)?(?P<ip>[^\s\"]+) - (?:(?P<ruser>[^\s\"\[]\S*) )?(?:\[(?P<tl2>[^\]]+)\] )?"
+    r'"(?P<req>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-) "(?P<ref>[^"]*)" "(?P<ua>[^"]*)"'
+    r"(?: (?P<rt>\d+(?:\.\d+)?|-))?"
+    r"(?: (?P<urt>-|\d+(?:\.\d+)?(?:(?:, | : )(?:\d+(?:\.\d+)?|-))*))?"
+    r"(?: (?P<pipe>[p.]))?\s*\Z"
+)
+_REQUEST = re.compile(r"^(?P<method>[A-Z][A-Z_-]*) (?P<uri>\S+)(?: (?P<proto>[A-Z]+/[\d.]+))?\Z")
+_NGINX_ERROR = re.compile(
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?:debug|info|notice|warn|error|crit|alert|emerg)\] "
+)
+_XHH = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+
+# --- beego (core's access lines, Harbor 1.x and early 2.x) -------------------------
+
+_BEEGO = re.compile(
+    r"^(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?) \[(?P<lvl>[A-Z])\] \[(?P<loc>[^\]]+)\]\s+"
+    r"\|\s*(?P<ip>[^|\s]*)\s*\|\s*(?P<status>\d{3})\s*\|\s*(?P<dur>[^|]*?)\s*\|\s*(?P<match>\w+)\s*"
+    r"\|\s*(?P<method>[A-Z]+)\s+(?P<path>\S+)(?:\s+r:(?P<route>\S+))?\s*\Z"
+)
+_BEEGO_ANY = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[A-Z]\] ")
+
+# --- Harbor API paths seen at the proxy --------------------------------------------
+
+_API_ARTIFACT = re.compile(
+    r"^/api/v2\.0/projects/(?P<project>[^/]+)/repositories/(?P<repo>[^/]+)/artifacts/(?P<ref>[^/]+)\Z"
+)
+_API_REPO = re.compile(r"^/api/v2\.0/projects/(?P<project>[^/]+)/repositories/(?P<repo>[^/]+)\Z")
+_API_V1_TAG = re.compile(r"^/api/repositories/(?P<repo>.+)/tags/(?P<tag>[^/]+)\Z")
+_API_V1_REPO = re.compile(r"^/api/repositories/(?P<repo>[^?]+?)/?\Z")
+_HEALTH_PATHS = frozenset(
+    {
+        "/api/ping",
+        "/api/health",
+        "/api/v2.0/ping",
+        "/api/v2.0/health",
+        "/api/systeminfo",
+        "/api/v2.0/systeminfo",
+    }
+)
+
+_parse_body_fn: Callable[..., Event | Dropped] | None = None
+_redact_fn: Callable[[str], str] | None = None
+
+
+def _redact(text: str) -> str:
+    global _redact_fn
+    if _redact_fn is None:
+        try:
+            from regwatch.redact import redact
+
+            _redact_fn = redact
+        except ImportError:  # never store an unredacted line
+            return ""
+    return _redact_fn(text)
+
+
+def _distribution_parse_body() -> Callable[..., Event | Dropped] | None:
+    global _parse_body_fn
+    if _parse_body_fn is None:
+        try:
+            from regwatch.parsing.distribution import parse_body
+
+            _parse_body_fn = parse_body
+        except ImportError:
+            return None
+    return _parse_body_fn
+
+
+# --- small helpers -----------------------------------------------------------------
+
+
+def component_of(tag: str | None) -> str | None:
+    """The Harbor component a syslog tag names, or None when it is not Harbor's."""
+    if not tag:
+        return None
+    return _TAGS.get(tag.lower())
+
+
+def decode_syslog(body: str) -> str:
+    """Undo rsyslog's ``#ooo`` escapes of control characters (``#011`` tab, ``#033`` ESC)."""
+    if "#" not in body:
+        return body
+
+    def _one(m: re.Match[str]) -> str:
+        v = int(m.group(1), 8)
+        return chr(v) if v < 32 or v == 127 else m.group(0)
+
+    return _OCTAL.sub(_one, body)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def unescape_nginx(text: str) -> str:
+    """Undo nginx's ``\\xHH`` escapes in logged variables (UTF-8 reassembled)."""
+    if "\\x" not in text:
+        return text
+    raw = _XHH.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogatepass"))
+    return raw.decode("utf-8", "replace")
+
+
+def split_fields(block: str | None) -> dict[str, str]:
+    """A Harbor logger field block (``k="v" k2="v2"``) as a dict; keys may hold spaces."""
+    if not block:
+        return {}
+    return {k.strip(): v for k, v in _FIELD.findall(block)}
+
+
+def sniff(text: str) -> bool:
+    """Is ``text`` one rsyslog-wrapped line of a Harbor component? Cheap."""
+    if not text or not (text[0].isupper() or text[0].isdigit()):
+        return False
+    m = _PREFIX.match(text) if text[0].isupper() else _PREFIX_ISO.match(text)
+    return m is not None and m.group("tag").lower() in _TAGS
+
+
+@dataclass
+class _Ctx:
+    line: RawLine
+    component: str
+    host: str | None
+    repeat: int
+    prefix: tuple[int, int, int, int, int] | None  # month, day, h, m, s
+    prefix_dt: datetime | None  # a prefix that carried its own year and zone
+
+
+class HarborParser:
+    """Parser for Harbor's rsyslog-written component logs (``/var/log/harbor/*.log``).
+
+    Also accepts the same bodies without the syslog wrapper (job log files under
+    ``/var/log/jobs``, ``kubectl logs``): the component is then taken from
+    ``RawLine.component`` or inferred from the content.
+
+    The parser keeps a little state between lines of one stream: the year of the
+    prefix times, the last body time (to time records that have none, such as the rows
+    of a retention table), and the retention/GC job context (repository, dry run).
+    Use one instance per file.
+
+    Raises :class:`regwatch.errors.ConfigError` for an unknown ``count_from``; ``parse``
+    itself never raises.
+    """
+
+    name = "harbor"
+
+    def __init__(
+        self,
+        host_tz: tzinfo | None = None,
+        default_year: int | None = None,
+        *,
+        count_from: CountFrom = "proxy",
+        clock: Clock | None = None,
+    ) -> None:
+        if count_from not in ("proxy", "registry"):
+            raise ConfigError(
+                f"count_from={count_from!r} is not one of 'proxy', 'registry'; "
+                "see regwatch.parsing.harbor for what each counts"
+            )
+        self.host_tz: tzinfo = host_tz or UTC
+        self.default_year = default_year
+        self.count_from: CountFrom = count_from
+        self._clock = clock
+        self._year: int | None = default_year
+        self._last_month: int | None = None
+        self._last_ts: datetime | None = None
+        self._ret_repo: str | None = None
+        self._ret_dry: bool | None = None
+        self._gc_dry: bool | None = None
+        self._bare_logger = False
+
+    sniff = staticmethod(sniff)
+
+    # -- entry point -------------------------------------------------------------
+    def parse(self, line: RawLine) -> Event | Dropped:
+        """One line as an Event or a Dropped. Never raises."""
+        try:
+            return self._parse(line)
+        except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
+            return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
+
+    def _parse(self, line: RawLine) -> Event | Dropped:
+        if line.problem in (
+            DropReason.BINARY,
+            DropReason.TOO_LONG,
+            DropReason.TRUNCATED,
+            DropReason.IO_ERROR,
+        ):
+            return drop(line, line.problem)
+        text = line.text.rstrip("\r\n")
+        if not text.strip():
+            return drop(line, DropReason.BLANK)
+        m = _PREFIX.match(text) if text[0].isupper() else None
+        prefix: tuple[int, int, int, int, int] | None = None
+        prefix_dt: datetime | None = None
+        if m is not None:
+            month = _MONTHS.get(m.group("mon"))
+            if month is None:
+                return drop(line, DropReason.UNPARSABLE, "bad month in syslog prefix")
+            prefix = (
+                month,
+                int(m.group("day")),
+                int(m.group("hh")),
+                int(m.group("mm")),
+                int(m.group("ss")),
+            )
+        else:
+            m = _PREFIX_ISO.match(text) if text[0].isdigit() else None
+            if m is not None:
+                prefix_dt = parse_rfc3339(m.group("iso"))
+        if m is None:
+            return self._bare(line, text)
+        tag = m.group("tag")
+        component = component_of(tag)
+        if component is None:
+            return drop(
+                line, DropReason.UNPARSABLE, f"syslog tag {tag[:40]!r} is not a Harbor component"
+            )
+        body = decode_syslog(m.group("body"))
+        repeat = 1
+        rm = _REPEAT.match(body)
+        if rm is not None:
+            repeat = max(1, int(rm.group("n")))
+            body = rm.group("body")
+        ctx = _Ctx(line, component, m.group("host"), repeat, prefix, prefix_dt)
+        return self._body(ctx, body)
+
+    def _bare(self, line: RawLine, text: str) -> Event | Dropped:
+        """A component's own line without the syslog wrapper."""
+        hint = component_of(line.component) if line.component else None
+        body = text
+        if hint is not None:
+            return self._body(_Ctx(line, hint, None, 1, None, None), body)
+        if _LOOKS_LOGGER.match(body):
+            self._bare_logger = True
+            return self._logger(_Ctx(line, "core", None, 1, None, None), body, infer=True)
+        if _NGINX.match(body):
+            return self._proxy(_Ctx(line, "proxy", None, 1, None, None), body)
+        if (
+            _TABLE_ROW.match(body)
+            or _RET_REPO.match(body)
+            or _RET_DRY.match(body)
+            or _RET_ALGO.match(body)
+        ):
+            return self._continuation(_Ctx(line, "jobservice", None, 1, None, None), body)
+        if _BEEGO_ANY.match(strip_ansi(body)):
+            return self._core(_Ctx(line, "core", None, 1, None, None), body)
+        if self._bare_logger:
+            # a stream of bare Harbor logger lines: this is the next physical line of a
+            # multi-line record (a message that contained a newline)
+            return self._continuation(_Ctx(line, "jobservice", None, 1, None, None), body)
+        return drop(line, DropReason.UNPARSABLE, "not a Harbor log line")
+
+    # -- time ------------------------------------------------------------------------
+    def _prefix_ts(self, ctx: _Ctx) -> datetime | None:
+        if ctx.prefix_dt is not None:
+            return ctx.prefix_dt
+        if ctx.prefix is None:
+            return None
+        month, day, hh, mm, ss = ctx.prefix
+        year = self._year_for(month)
+        try:
+            local = datetime(year, month, day, hh, mm, ss, tzinfo=self.host_tz)
+            return local.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+
+    def _year_for(self, month: int) -> int:
+        if self._year is None:
+            now = self._clock.now() if self._clock is not None else datetime.now(UTC)
+            local_now = now.astimezone(self.host_tz)
+            year = local_now.year
+            if month > local_now.month + 1:  # a date months ahead is last year's
+                year -= 1
+            self._year = year
+        elif self._last_month is not None and self._last_month - month >= 6:
+            self._year += 1  # Dec -> Jan
+        self._last_month = month
+        return self._year
+
+    def _saw_body_time(self, ts: datetime) -> None:
+        """A body time fixes the year of the prefix times that follow."""
+        self._last_ts = ts
+        try:
+            local = ts.astimezone(self.host_tz)
+        except (ValueError, OverflowError):
+            return
+        self._year = local.year
+        self._last_month = local.month
+
+    def _fallback_ts(self, ctx: _Ctx) -> datetime | None:
+        return self._prefix_ts(ctx) or self._last_ts
+
+    # -- dispatch --------------------------------------------------------------------
+    def _body(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        comp = ctx.component
+        if comp in _NOISE_COMPONENTS:
+            return drop(ctx.line, DropReason.NOISE, comp)
+        if not body.strip():
+            return drop(ctx.line, DropReason.BLANK)
+        if comp == "registry":
+            return self._registry(ctx, body)
+        if comp == "proxy":
+            return self._proxy(ctx, body)
+        if comp == "core":
+            return self._core(ctx, body)
+        return self._logger(ctx, body)  # jobservice, registryctl, audit
+
+    def _base(self, ctx: _Ctx, ts: datetime, component: str | None = None) -> dict[str, Any]:
+        return {
+            "id": event_id(ctx.line.fingerprint, ctx.line.offset),
+            "timestamp": ts,
+            "source": SOURCE,
+            "component": component or ctx.component,
+            "host": ctx.host,
+            "repeat": ctx.repeat,
+            "raw": _redact(ctx.line.text),
+            "log_file": ctx.line.path,
+            "log_offset": ctx.line.offset,
+        }
+
+    # -- registry --------------------------------------------------------------------
+    def _registry(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        parse_body = _distribution_parse_body()
+        if parse_body is None:
+            return drop(ctx.line, DropReason.UNPARSABLE, "distribution parser unavailable")
+        fallback = self._fallback_ts(ctx)
+        out = parse_body(
+            body,
+            ctx.line,
+            source=SOURCE,
+            component="registry",
+            host=ctx.host,
+            fallback_ts=fallback,
+            repeat=ctx.repeat,
+        )
+        if isinstance(out, Dropped):
+            if out.reason is DropReason.UNPARSABLE and not _looks_registry(body):
+                if _STACK.match(body):
+                    return drop(ctx.line, DropReason.NOISE, "stack trace")
+                return drop(ctx.line, DropReason.NOISE, "unstructured registry output")
+            return out
+        self._saw_body_time(out.timestamp)
+        changes: dict[str, Any] = {"raw": _redact(ctx.line.text)}
+        if self.count_from == "proxy":
+            changes["tally"] = Tally.NONE.value
+            changes["auth"] = AuthClass.NONE.value
+        return out.with_(**changes)
+
+    # -- proxy -----------------------------------------------------------------------
+    def _proxy(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        m = _NGINX.match(body)
+        if m is None:
+            if _NGINX_ERROR.match(body) or body.startswith("nginx: "):
+                return drop(ctx.line, DropReason.NOISE, "nginx error log")
+            return drop(ctx.line, DropReason.UNPARSABLE, "not an nginx timed_combined line")
+        own = m.group("tl") or m.group("tl2")
+        ts = parse_clf(own) if own else self._prefix_ts(ctx)
+        if ts is None:
+            return drop(
+                ctx.line,
+                DropReason.BAD_FIELD,
+                "no usable time (proxy lines have none of their own)",
+            )
+        rq = _REQUEST.match(unescape_nginx(m.group("req")))
+        if rq is None:
+            return drop(ctx.line, DropReason.NOISE, "malformed request line")
+        method, uri = rq.group("method"), rq.group("uri")
+        status = int(m.group("status"))
+        sent = int(m.group("bytes")) if m.group("bytes") != "-" else None
+        rt = m.group("rt")
+        duration = float(rt) * 1000.0 if rt and rt != "-" else None
+        ua = unescape_nginx(m.group("ua"))
+        return self._request(
+            ctx,
+            ts,
+            method=method,
+            uri=uri,
+            status=status,
+            sent=sent,
+            duration_ms=duration,
+            client_ip=m.group("ip"),
+            user_agent=None if ua in ("-", "") else ua,
+            counted=True,
+        )
+
+    def _request(
+        self,
+        ctx: _Ctx,
+        ts: datetime,
+        *,
+        method: str,
+        uri: str,
+        status: int,
+        sent: int | None,
+        duration_ms: float | None,
+        client_ip: str | None,
+        user_agent: str | None,
+        counted: bool,
+        message: str | None = None,
+    ) -> Event | Dropped:
+        """A request seen by the proxy (``counted``) or by core's beego access log."""
+        path, query = split_uri(uri)
+        counts = counted and self.count_from == "proxy"
+        base = self._base(ctx, ts)
+        common: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client_ip": client_ip or None,
+            "user_agent": user_agent,
+            "outcome": outcome_of(status).value,
+            "message": message,
+        }
+        if path == "/v2" or path.startswith("/v2/"):
+            req = classify(method, uri)
+            action = req.action.value
+            tally = tally_of(action, status) if counts else Tally.NONE
+            auth = auth_class_of(action, status, None) if counts else AuthClass.NONE
+            nbytes = req.upload_bytes if tally is Tally.BLOB_UPLOAD else sent
+            return Event(
+                **base,
+                **common,
+                action=action,
+                tally=tally.value,
+                auth=auth.value,
+                repository=req.repository,
+                reference=req.reference,
+                digest=req.digest,
+                bytes=nbytes,
+            )
+        if path.startswith("/service/token"):
+            accounts = parse_qs(query).get("account")
+            account = accounts[0] if accounts else None
+            auth = AuthClass.NONE
+            if counts and account and 200 <= status < 300:
+                auth = AuthClass.AUTH_SUCCESS
+            return Event(
+                **base,
+                **common,
+                action=Action.AUTH.value,
+                tally=Tally.NONE.value,
+                auth=auth.value,
+                user=account or None,
+                bytes=sent,
+            )
+        if path in _HEALTH_PATHS:
+            return drop(ctx.line, DropReason.NOISE, "health check")
+        if path.startswith("/api/"):
+            action, repo, ref = _harbor_api(method, path)
+            tally = (
+                tally_of(action.value, status) if counts and action is Action.DELETE else Tally.NONE
+            )
+            return Event(
+                **base,
+                **common,
+                action=action.value,
+                tally=tally.value,
+                auth=AuthClass.NONE.value,
+                repository=repo,
+                reference=ref,
+                digest=ref if ref and ":" in ref else None,
+                bytes=sent,
+            )
+        if path.startswith("/c/"):
+            action = (
+                Action.AUTH
+                if path.rstrip("/") in ("/c/login", "/c/oidc/callback")
+                else Action.OTHER
+            )
+            return Event(
+                **base,
+                **common,
+                action=action.value,
+                tally=Tally.NONE.value,
+                auth=AuthClass.NONE.value,
+                bytes=sent,
+            )
+        return drop(ctx.line, DropReason.NOISE, "not a registry or API request")
+
+    # -- core ------------------------------------------------------------------------
+    def _core(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        if "\x1b" in body or _BEEGO_ANY.match(body):
+            plain = strip_ansi(body)
+            bm = _BEEGO.match(plain)
+            if bm is not None:
+                return self._beego(ctx, bm)
+            if _BEEGO_ANY.match(plain):
+                return drop(ctx.line, DropReason.NOISE, "beego")
+            body = plain
+        return self._logger(ctx, body)
+
+    def _beego(self, ctx: _Ctx, bm: re.Match[str]) -> Event | Dropped:
+        # beego prints the core container's local time, which is UTC in Harbor's images
+        ts = parse_rfc3339(bm.group("ts").replace("/", "-"))
+        if ts is None:
+            return drop(ctx.line, DropReason.BAD_FIELD, "bad beego time")
+        self._saw_body_time(ts)
+        route = bm.group("route")
+        return self._request(
+            ctx,
+            ts,
+            method=bm.group("method"),
+            uri=bm.group("path"),
+            status=int(bm.group("status")),
+            sent=None,
+            duration_ms=go_duration_ms(bm.group("dur")),
+            client_ip=bm.group("ip"),
+            user_agent=None,
+            counted=False,
+            message=f"beego {bm.group('match')} r:{route}" if route else None,
+        )
+
+    # -- Harbor logger (core, jobservice, registryctl, audit) --------------------------
+    def _logger(self, ctx: _Ctx, body: str, *, infer: bool = False) -> Event | Dropped:
+        lm = _LOGGER.match(body)
+        if lm is None:
+            return self._continuation(ctx, body)
+        ts = parse_rfc3339(lm.group("ts"))
+        if ts is None:
+            return drop(ctx.line, DropReason.BAD_FIELD, "bad Harbor logger time")
+        self._saw_body_time(ts)
+        level = _LEVELS.get(lm.group("level"), lm.group("level").lower())
+        fields = split_fields(lm.group("fields"))
+        msg = lm.group("msg").rstrip("\r\n")
+        if "operator" in fields and msg.startswith("action:"):
+            return self._audit(ctx, ts, level, fields, msg)
+        comp = ctx.component
+        auth = self._auth_failure(ctx, ts, level, fields, msg, "core" if infer else comp)
+        if auth is not None:
+            return auth
+        job = self._job(ctx, ts, level, msg, "jobservice" if infer else comp)
+        if job is not None:
+            return job
+        return drop(ctx.line, DropReason.NOISE, comp if not infer else "harbor logger")
+
+    def _auth_failure(
+        self, ctx: _Ctx, ts: datetime, level: str, fields: dict[str, str], msg: str, component: str
+    ) -> Event | None:
+        if not msg.startswith(("failed to authenticate ", "Error occurred in UserLogin")):
+            return None
+        user: str | None
+        am = _AUTH_FAIL.match(msg) or _AUTH_FAIL_OLD.match(msg)
+        if am is not None:
+            user = am.group("u").strip()
+            detail = am.group("err")
+        else:
+            um = _UI_LOGIN_FAIL.match(msg)
+            if um is None:
+                return None
+            user = None  # the UI login line does not name the user
+            detail = um.group("err")
+        auth = AuthClass.ANONYMOUS_DENIAL if user == "" else AuthClass.AUTH_FAILURE
+        return Event(
+            **self._base(ctx, ts, component),
+            action=Action.AUTH.value,
+            outcome=Outcome.FAILURE.value,
+            tally=Tally.NONE.value,
+            auth=auth.value,
+            user=user or None,
+            client_ip=fields.get("client IP") or None,
+            user_agent=fields.get("user agent") or None,
+            request_id=fields.get("requestID") or None,
+            level=level,
+            message=msg if len(msg) < 2000 else msg[:2000],
+            error_code=detail.strip()[:200] or None,
+        )
+
+    def _job(
+        self, ctx: _Ctx, ts: datetime, level: str, msg: str, component: str
+    ) -> Event | Dropped | None:
+        """GC and tag-retention job output; None when the message is neither."""
+        if _JOB_GATE.match(msg) is None:
+            return None
+        if _RET_START.match(msg):
+            self._ret_repo, self._ret_dry = None, None
+            return drop(ctx.line, DropReason.NOISE, "retention job start")
+        rl = _RET_LOAD.match(msg)
+        if rl is not None:
+            self._ret_repo = rl.group("repo")
+            return drop(ctx.line, DropReason.NOISE, "retention candidates")
+        gp = _GC_PARAMS.match(msg)
+        if gp is not None:
+            self._gc_dry = gp.group("dry") == "true"
+            return drop(ctx.line, DropReason.NOISE, "gc parameters")
+        text = _GC_PREFIX.sub("", msg, count=1) if msg.startswith("[") else msg
+        base = self._base(ctx, ts, component)
+        common: dict[str, Any] = {
+            "level": level,
+            "message": text,
+            "tally": Tally.NONE.value,
+            "auth": AuthClass.NONE.value,
+        }
+        g = _GC_BLOB_OK.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_DELETE_BLOB.value,
+                outcome=Outcome.SUCCESS.value,
+                digest=g.group("digest"),
+            )
+        g = _GC_BLOB_FAIL.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_DELETE_BLOB.value,
+                outcome=Outcome.FAILURE.value,
+                digest=g.group("digest"),
+            )
+        g = _GC_MF_OK.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_DELETE_MANIFEST.value,
+                outcome=Outcome.SUCCESS.value,
+                repository=g.group("repo").strip(),
+                digest=g.group("digest"),
+                reference=g.group("digest"),
+            )
+        g = _GC_MF_FAIL.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_DELETE_MANIFEST.value,
+                outcome=Outcome.FAILURE.value,
+                repository=g.group("repo").strip(),
+                digest=g.group("digest"),
+                reference=g.group("digest"),
+            )
+        g = _GC_FREED.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_SUMMARY.value,
+                outcome=Outcome.SUCCESS.value,
+                bytes=int(g.group("mb")) * _MB,
+            )
+        g = _GC_ESTIMATE.match(text)
+        if g is not None:
+            # the mark phase's estimate (also the whole result of a dry run): not freed space
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_MARK.value,
+                outcome=Outcome.SUCCESS.value,
+                bytes=int(g.group("mb")) * _MB,
+            )
+        g = _GC_FAILED.match(text)
+        if g is not None:
+            return Event(
+                **base,
+                **common,
+                action=Action.GC_SUMMARY.value,
+                outcome=Outcome.FAILURE.value,
+            )
+        g = _GC_UNTAGGED.match(text)
+        if g is not None:
+            if self._gc_dry:
+                return drop(ctx.line, DropReason.NOISE, "gc dry run")
+            # GC (delete_untagged) removing an artifact from Harbor: who deleted my image
+            return Event(
+                **base,
+                **{**common, "message": "GC deleted untagged artifact"},
+                action=Action.DELETE.value,
+                outcome=(Outcome.UNKNOWN if self._gc_dry is None else Outcome.SUCCESS).value,
+                repository=g.group("repo") or None,
+                digest=g.group("digest"),
+                reference=g.group("digest"),
+            )
+        return None
+
+    def _audit(
+        self, ctx: _Ctx, ts: datetime, level: str, fields: dict[str, str], msg: str
+    ) -> Event | Dropped:
+        am = _AUDIT_MSG.match(msg)
+        if am is None:
+            return drop(ctx.line, DropReason.BAD_FIELD, "audit line without action/resource")
+        when = parse_audit_time(fields.get("time")) or ts
+        return audit_event(
+            event_id_=event_id(ctx.line.fingerprint, ctx.line.offset),
+            timestamp=when,
+            operation=am.group("op").strip(),
+            resource_type=fields.get("resourceType"),
+            resource=am.group("res").strip(),
+            username=fields.get("operator"),
+            message=msg,
+            raw=_redact(ctx.line.text),
+            host=ctx.host,
+            level=level,
+            repeat=ctx.repeat,
+            log_file=ctx.line.path,
+            log_offset=ctx.line.offset,
+        )
+
+    # -- lines without a logger header ---------------------------------------------------
+    def _continuation(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        """A physical line of a multi-line record: tables, continuations, stack traces."""
+        if _TABLE_ROW.match(body):
+            return self._retention_row(ctx, body)
+        rr = _RET_REPO.match(body)
+        if rr is not None:
+            self._ret_repo = rr.group("repo")
+            return drop(ctx.line, DropReason.NOISE, "retention job start")
+        rd = _RET_DRY.match(body)
+        if rd is not None:
+            self._ret_dry = rd.group("dry") == "true"
+            return drop(ctx.line, DropReason.NOISE, "retention job start")
+        if _RET_ALGO.match(body):
+            return drop(ctx.line, DropReason.NOISE, "retention job start")
+        if _STACK.match(body):
+            return drop(ctx.line, DropReason.NOISE, "stack trace")
+        if _LOOKS_LOGGER.match(body):
+            return drop(ctx.line, DropReason.UNPARSABLE, "broken Harbor logger line")
+        return drop(ctx.line, DropReason.NOISE, "unstructured output")
+
+    def _retention_row(self, ctx: _Ctx, body: str) -> Event | Dropped:
+        cells = [c.strip() for c in body.strip().strip("|").split("|")]
+        verdict = cells[-1] if cells else ""
+        if verdict not in ("DEL", "ERR"):
+            return drop(ctx.line, DropReason.NOISE, "retention table")
+        repo = self._ret_repo
+        tags: list[str] = []
+        digest: str | None = None
+        if len(cells) >= 8:  # Digest | Tag | Kind | Labels | Pushed | Pulled | Created | Retention
+            digest = cells[0] or None
+            tags = [t for t in cells[1].split(",") if t]
+        elif len(cells) == 7:  # Harbor 1.9: Artifact (ns/repo:tag) | Kind | labels | ...
+            arn = cells[0]
+            if ":" in arn:
+                repo, _, tag = arn.rpartition(":")
+                tags = [tag] if tag else []
+        else:
+            return drop(ctx.line, DropReason.NOISE, "retention table")
+        if verdict == "DEL" and self._ret_dry:
+            return drop(ctx.line, DropReason.NOISE, "retention dry run")
+        ts = self._fallback_ts(ctx)
+        if ts is None:
+            return drop(ctx.line, DropReason.BAD_FIELD, "retention row with no time")
+        if verdict == "ERR":
+            outcome = Outcome.FAILURE
+        else:
+            outcome = Outcome.SUCCESS if self._ret_dry is False else Outcome.UNKNOWN
+        label = ",".join(tags) if tags else "untagged"
+        return Event(
+            **self._base(ctx, ts, "jobservice"),
+            action=Action.DELETE.value,
+            outcome=outcome.value,
+            tally=Tally.NONE.value,
+            auth=AuthClass.NONE.value,
+            repository=repo,
+            reference=tags[0] if tags else digest,
+            digest=digest,
+            message=f"tag retention {verdict} ({label})",
+        )
+
+
+def _looks_registry(body: str) -> bool:
+    b = body.lstrip()
+    return (
+        b.startswith(("time=", "{"))
+        or bool(re.match(r"^\S+ \S+ \S+ \[", b))
+        or bool(re.match(r"^[A-Z]{4}\[\d+\]", b))
+    )
+
+
+def _harbor_api(method: str, path: str) -> tuple[Action, str | None, str | None]:
+    """(action, repository, reference) of a Harbor REST API request seen at the proxy.
+
+    Only deletions matter for counting: a user deleting from the UI or the API removes
+    the artifact from Harbor without any registry request (GC removes it from storage
+    later).
+    """
+    if method != "DELETE":
+        return Action.OTHER, None, None
+    m = _API_ARTIFACT.match(path)
+    if m is not None:
+        repo = unquote(unquote(m.group("repo")))
+        return Action.DELETE, f"{unquote(m.group('project'))}/{repo}", unquote(m.group("ref"))
+    m = _API_REPO.match(path)
+    if m is not None:
+        repo = unquote(unquote(m.group("repo")))
+        return Action.DELETE, f"{unquote(m.group('project'))}/{repo}", None
+    m = _API_V1_TAG.match(path)  # Harbor 1.x
+    if m is not None:
+        return Action.DELETE, unquote(m.group("repo")), unquote(m.group("tag"))
+    m = _API_V1_REPO.match(path)
+    if m is not None and "/" in m.group("repo"):
+        return Action.DELETE, unquote(m.group("repo")), None
+    return Action.OTHER, None, None
