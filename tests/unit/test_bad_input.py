@@ -1,0 +1,270 @@
+"""Bad input never crashes an ingest, never costs a good line, and is counted and kept.
+
+Every test drives `regwatch ingest --json` / `regwatch dropped` through ``regwatch.cli.main``
+and compares with ingesting the good lines alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+
+import regwatch_testlib as lib
+from regwatch.cli import main
+
+GOOD = (lib.SAMPLES / "registry-text.log").read_bytes().splitlines(keepends=True)
+TEN_MB = 10 * 1024 * 1024
+
+
+def cli_ingest(capsys: pytest.CaptureFixture[str], db: Path, *paths: Path, extra: tuple[str, ...] = ()) -> dict:
+    capsys.readouterr()
+    rc = main(["ingest", "--db", str(db), "--json", "--quiet", *extra, *map(str, paths)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Traceback" not in err
+    return json.loads(out)
+
+
+def cli_summary(capsys: pytest.CaptureFixture[str], db: Path) -> dict:
+    capsys.readouterr()
+    assert main(["summary", "--db", str(db), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def cli_dropped(capsys: pytest.CaptureFixture[str], db: Path) -> list[dict]:
+    capsys.readouterr()
+    assert main(["dropped", "--db", str(db), "--limit", "1000"]) == 0
+    return [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.strip()]
+
+
+def _garbage() -> bytes:
+    rnd = random.Random(7)
+    return b"\x00" + rnd.randbytes(600).replace(b"\n", b"")
+
+
+def test_mixed_file_good_lines_all_stored_and_bad_lines_counted(tmp_path: Path, capsys) -> None:
+    binary = _garbage()
+    invalid_utf8 = b"caf\xe9 au lait password=hunter2 \xff\xfe end"
+    huge = b"Authorization: Bearer sup3rs3cr3t " + b"A" * TEN_MB
+    nuls = b"abc\x00\x00\x00def"
+    bad = [binary, invalid_utf8, huge, nuls]
+    parts = GOOD[:100] + [binary + b"\n"] + GOOD[100:150] + [invalid_utf8 + b"\n"] + GOOD[150:200] + [huge + b"\n"] + GOOD[200:] + [nuls + b"\n"]
+    mixed = tmp_path / "mixed.log"
+    mixed.write_bytes(b"".join(parts))
+    only_good = tmp_path / "good.log"
+    only_good.write_bytes(b"".join(GOOD))
+
+    s_mixed = cli_ingest(capsys, tmp_path / "db-mixed", mixed)
+    s_good = cli_ingest(capsys, tmp_path / "db-good", only_good)
+
+    assert s_mixed["dropped"] == {"binary": 2, "invalid_utf8": 1, "too_long": 1}, s_mixed
+    assert s_good["dropped"] == {}
+    assert s_mixed["events"] == s_good["events"]
+    assert s_mixed["lines"] == s_good["lines"] + len(bad)
+    assert lib.accounting_gap(s_mixed) == 0
+    summary = cli_summary(capsys, tmp_path / "db-mixed")
+    assert summary == cli_summary(capsys, tmp_path / "db-good")
+    exp = lib.expected("registry-text")
+    assert {k: summary[k] for k in exp if k != "repositories"} == {k: v for k, v in exp.items() if k != "repositories"}
+
+    # the quarantine holds exactly the four bad lines, at their byte offsets, redacted and capped
+    rows = cli_dropped(capsys, tmp_path / "db-mixed")
+    assert len(rows) == 4
+    data = mixed.read_bytes()
+    by_reason: dict[str, list[dict]] = {}
+    for r in rows:
+        by_reason.setdefault(r["reason"], []).append(r)
+        assert r["path"] == str(mixed)
+    assert sorted(r["offset"] for r in rows) == sorted(data.index(b) for b in bad)
+    assert len(by_reason["too_long"]) == 1
+    t = by_reason["too_long"][0]["text"]
+    assert len(t) <= 4096 and t.startswith("Authorization: Bearer ")
+    assert "sup3rs3cr3t" not in t and "[REDACTED]" in t
+    assert len(t.encode()) >= 4000  # the head is kept, not dropped entirely
+    u = by_reason["invalid_utf8"][0]["text"]
+    assert "hunter2" not in u and "[REDACTED]" in u and u.startswith("caf")
+    assert all(len(r["text"]) <= 4096 for r in rows)
+    assert all(r["text"] for r in by_reason["binary"])
+
+
+def test_quarantine_says_a_capped_line_is_truncated(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "huge.log"
+    p.write_bytes(GOOD[0] + b"Z" * TEN_MB + b"\n" + GOOD[1])
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["dropped"] == {"too_long": 1}
+    (row,) = cli_dropped(capsys, tmp_path / "db")
+    assert row["text"] == "Z" * 4096
+    assert row["truncated"] is True
+
+
+def test_unparsable_long_line_is_capped_in_quarantine(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "l.log"
+    p.write_bytes(b"x" * 100_000 + b" token=abc123\n")
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["dropped"] == {"unparsable": 1}
+    (row,) = cli_dropped(capsys, tmp_path / "db")
+    assert row["text"] == "x" * 4096 and row["truncated"] is True and row["offset"] == 0
+
+
+def test_line_just_over_the_limit_is_too_long(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "l.log"
+    p.write_bytes(GOOD[0] + b"y" * (1536 * 1024) + b"\n" + GOOD[1])
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["dropped"] == {"too_long": 1}, s
+
+
+def test_ten_megabyte_line_alone_completes(tmp_path: Path, capsys) -> None:
+    import resource
+    import time
+
+    p = tmp_path / "only-huge.log"
+    p.write_bytes(b"q" * (TEN_MB + 12345))  # no newline at all
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert time.monotonic() - t0 < 20
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"peak RSS grew by {grown_mb:.0f} MB for one 10 MB line"
+    assert s["dropped"] == {"too_long": 1} and s["lines"] == 1 and s["events"] == 0
+
+
+def test_empty_file(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "empty.log"
+    p.write_bytes(b"")
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["files"] == 1 and s["events"] == 0 and s["lines"] == 0
+    assert s["dropped"] == {"empty_file": 1}
+    # an empty file next to a good one costs the good one nothing
+    g = tmp_path / "good.log"
+    g.write_bytes(b"".join(GOOD))
+    s2 = cli_ingest(capsys, tmp_path / "db2", p, g)
+    assert s2["events"] == 112 and s2["dropped"] == {"empty_file": 1}
+
+
+def _truncated_gzip(tmp_path: Path) -> tuple[Path, bytes]:
+    gz = gzip.compress(b"".join(GOOD))
+    cut = gz[: len(gz) // 2]
+    p = tmp_path / "registry.log.1.gz"
+    p.write_bytes(cut)
+    readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(cut)
+    return p, readable
+
+
+def test_truncated_gzip_does_not_crash_and_is_counted(tmp_path: Path, capsys) -> None:
+    p, readable = _truncated_gzip(tmp_path)
+    assert readable.count(b"\n") > 50  # half the stream really holds many good lines
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["dropped"].get("truncated") == 1, s
+    assert set(s["dropped"]) == {"truncated"}
+    rows = cli_dropped(capsys, tmp_path / "db")
+    assert [r["reason"] for r in rows] == ["truncated"]
+
+
+def test_truncated_gzip_keeps_the_good_lines_before_the_cut(tmp_path: Path, capsys) -> None:
+    p, readable = _truncated_gzip(tmp_path)
+    complete = readable[: readable.rindex(b"\n") + 1]
+    prefix = tmp_path / "prefix.log"
+    prefix.write_bytes(complete)
+    s_gz = cli_ingest(capsys, tmp_path / "db-gz", p)
+    s_plain = cli_ingest(capsys, tmp_path / "db-plain", prefix)
+    assert s_plain["events"] > 30
+    assert s_gz["lines"] == s_plain["lines"] + 1  # + the partial last line
+    assert s_gz["events"] == s_plain["events"]
+    assert cli_summary(capsys, tmp_path / "db-gz") == cli_summary(capsys, tmp_path / "db-plain")
+
+
+def test_whole_gzip_equals_plain(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "registry.log.gz"
+    p.write_bytes(gzip.compress(b"".join(GOOD)))
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["events"] == 112 and s["dropped"] == {}
+    got = cli_summary(capsys, tmp_path / "db")
+    exp = lib.expected("registry-text")
+    assert {k: got[k] for k in exp if k != "repositories"} == {k: v for k, v in exp.items() if k != "repositories"}
+
+
+def test_only_binary_file(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "image.png"
+    rnd = random.Random(3)
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + rnd.randbytes(200_000))
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["events"] == 0
+    assert lib.accounting_gap(s) == 0
+    assert s["dropped"].get("binary", 0) > 0
+
+
+def test_odd_raw_quote_does_not_swallow_following_records(tmp_path: Path, capsys) -> None:
+    """2.7/2.8 upstream and Harbor print inner quotes raw (domain.md §1); a JSON decode error
+    in err.detail (`invalid character '"' ...`) has an odd number of them."""
+    odd = lib.logrus_line(
+        "2026-11-30T01:40:36.5Z",
+        "error",
+        "response completed with error",
+        lib.request_fields(
+            "0b0b0b0b-0000-4000-8000-000000000001",
+            "PUT",
+            "/v2/zz/bad/manifests/1",
+            ip="10.9.9.9",
+            ua="docker/18.09",
+            **{
+                "auth.user.name": "ci-bot",
+                "err.code": "manifest invalid",
+                "err.detail": "invalid character '\"' after object key:value pair",
+                "err.message": "manifest invalid",
+                "http.response.status": 400,
+                "http.response.written": 10,
+                "vars.name": "zz/bad",
+                "vars.reference": "1",
+            },
+        ),
+        escape=False,
+    )
+    assert odd.count('"') % 2 == 1
+    p = tmp_path / "r.log"
+    p.write_bytes(odd.encode() + b"\n" + b"".join(GOOD))
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["lines"] == len(GOOD) + 1
+    got = cli_summary(capsys, tmp_path / "db")
+    exp = lib.expected("registry-text")
+    assert got["pushes_failed"] == 1
+    assert {k: got[k] for k in exp if k != "repositories"} == {k: v for k, v in exp.items() if k != "repositories"}
+
+
+def test_value_with_raw_newline_is_one_record(tmp_path: Path, capsys) -> None:
+    """A quoted value holding a raw newline makes one record span two physical lines."""
+    app = lib.logrus_line(
+        "2026-11-30T01:40:36.5Z",
+        "error",
+        "response completed with error",
+        lib.request_fields(
+            "r-ml-1",
+            "GET",
+            "/v2/zz/ml/manifests/1",
+            ip="10.9.9.9",
+            **{
+                "auth.user.name": "bob",
+                "err.code": "manifest unknown",
+                "err.detail": "first\nsecond",
+                "http.response.status": 404,
+                "http.response.written": 10,
+                "vars.name": "zz/ml",
+                "vars.reference": "1",
+            },
+        ),
+        escape=False,
+    )
+    assert "\n" in app
+    from datetime import datetime, timezone
+
+    acc = lib.access_line("10.9.9.9", datetime(2026, 11, 30, 1, 40, 36, tzinfo=timezone.utc), "GET", "/v2/zz/ml/manifests/1", 404, 10, "skopeo/1.9.3")
+    p = tmp_path / "ml.log"
+    p.write_text(app + "\n" + acc + "\n")
+    s = cli_ingest(capsys, tmp_path / "db", p)
+    assert s["lines"] == 2 and s["events"] == 1 and s["dropped"] == {}
+    got = cli_summary(capsys, tmp_path / "db")
+    assert got["pulls_failed"] == 1 and got["repositories"]["zz/ml"]["pulls_failed"] == 1

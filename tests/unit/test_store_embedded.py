@@ -1,0 +1,191 @@
+"""The embedded (Parquet + DuckDB) store: idempotent writes, lossless compaction, and readers
+that never fail or go backwards while another process writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import regwatch_testlib as lib
+from regwatch.events import Event
+from regwatch.stores.base import Aggregation, Query
+from regwatch.stores.embedded import EmbeddedStore
+from regwatch.summary import summarize
+
+T0 = datetime(2026, 11, 30, 0, 0, 0, tzinfo=timezone.utc)
+
+
+def mk(i: int, *, day: int = 0, repo: str = "r/x", user: str | None = None, tally: str = "pull", repeat: int = 1, nbytes: int | None = None) -> Event:
+    return Event(
+        id=f"ev-{day}-{i:06d}",
+        timestamp=T0 + timedelta(days=day, seconds=i % 86_000, microseconds=i % 1000),
+        source="distribution",
+        component="registry",
+        action="pull" if tally == "pull" else "blob_pull",
+        outcome="success",
+        tally=tally,
+        repository=repo,
+        user=user,
+        method="GET",
+        status=200,
+        bytes=nbytes,
+        repeat=repeat,
+        raw=f"line {i}",
+    )
+
+
+def test_write_is_idempotent(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db")
+    batch = [mk(i) for i in range(100)]
+    r1 = s.write(batch)
+    assert (r1.written, r1.duplicates) == (100, 0)
+    r2 = s.write(batch)
+    assert (r2.written, r2.duplicates) == (0, 100)
+    # a batch that repeats ids inside itself, and mixes old and new ids
+    r3 = s.write([mk(5), mk(5), mk(100), mk(100), mk(101)])
+    assert (r3.written, r3.duplicates) == (2, 3)
+    evs = s.search(Query())
+    assert len(evs) == 102 == len({e.id for e in evs})
+    assert summarize(s)["pulls"] == 102
+
+
+def test_events_round_trip(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db")
+    e = mk(1, user="alice", nbytes=2**40).with_(duration_ms=3.5, error_code="manifest unknown", log_offset=12345, reference="1.0")
+    s.write([e])
+    (back,) = s.search(Query())
+    assert back == e
+    assert back.timestamp.tzinfo is not None
+
+
+def test_search_order_and_filters(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db")
+    evs = [mk(i, repo="team-a/app" if i % 2 else "library/alpine", user="alice" if i % 3 == 0 else None) for i in range(50)]
+    s.write(list(reversed(evs)))
+    got = s.search(Query())
+    assert [e.id for e in got] == [e.id for e in sorted(evs, key=lambda e: (e.timestamp, e.id))]
+    cut = evs[20].timestamp
+    assert {e.id for e in s.search(Query(since=cut))} == {e.id for e in evs if e.timestamp >= cut}
+    assert {e.id for e in s.search(Query(until=cut))} == {e.id for e in evs if e.timestamp < cut}
+    assert {e.id for e in s.search(Query(repo="team-*"))} == {e.id for e in evs if e.repository == "team-a/app"}
+    assert {e.id for e in s.search(Query(user="alice"))} == {e.id for e in evs if e.user == "alice"}
+    assert len(s.search(Query(limit=7))) == 7
+
+
+def test_aggregate_counts_repeat_and_sums_bytes(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db")
+    s.write([mk(1, repeat=5), mk(2), mk(3, tally="blob_pull", nbytes=1000), mk(4, tally="blob_pull", nbytes=24)])
+    rows = {r["tally"]: r for r in s.aggregate(Aggregation(Query(), ("tally",)))}
+    assert rows["pull"]["count"] == 6
+    assert rows["blob_pull"]["bytes"] == 1024
+    summ = summarize(s)
+    assert summ["pulls"] == 6 and summ["bytes_pulled"] == 1024
+
+
+def test_compaction_keeps_every_row(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db", compact_at=3)
+    all_ids = set()
+    for b in range(10):
+        batch = [mk(b * 37 + i) for i in range(37)] + [mk(b * 11 + i, day=1) for i in range(11)]
+        s.write(batch)
+        all_ids |= {e.id for e in batch}
+    got = s.search(Query())
+    assert len(got) == len(all_ids) == 10 * 48
+    assert {e.id for e in got} == all_ids
+    assert s.count() == len(all_ids)
+    s.compact()
+    got = s.search(Query())
+    assert {e.id for e in got} == all_ids and len(got) == len(all_ids)
+    parts = sorted(p.parent.name for p in (tmp_path / "db" / "events").rglob("*.parquet"))
+    assert "day=2026-11-30" in parts and "day=2026-12-01" in parts
+    # after compaction, ids already stored are still recognised
+    r = s.write([mk(0), mk(5), mk(0, day=1)])
+    assert r.written == 0 and r.duplicates == 3
+    # and a fresh reader sees the same
+    assert EmbeddedStore(tmp_path / "db").count() == len(all_ids)
+
+
+def test_idempotent_for_years_before_1000(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db")
+    old = [Event(id=f"old-{i}", timestamp=datetime(999, 1, 1, 0, 0, i, tzinfo=timezone.utc), source="t", component="registry") for i in range(3)]
+    assert s.write(old).written == 3
+    r = s.write(old)
+    assert (r.written, r.duplicates) == (0, 3)
+
+
+def test_reingest_of_a_year_0999_log_line_adds_nothing(tmp_path: Path) -> None:
+    p = tmp_path / "odd.log"
+    line = lib.access_line("10.0.0.1", datetime(2026, 1, 1, tzinfo=timezone.utc), "GET", "/v2/a/manifests/1", 200, 1, "ua")
+    p.write_text(line.replace("/2026:", "/0999:") + "\n")
+    from regwatch.pipeline import IngestOptions, ingest
+
+    s = EmbeddedStore(tmp_path / "db")
+    first = ingest([str(p)], s).to_dict()
+    assert first["events"] == 1
+    again = ingest([str(p)], s, options=IngestOptions(from_start=True)).to_dict()
+    assert (again["events"], again["duplicates"]) == (0, 1)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import datetime, timedelta, timezone
+    sys.path.insert(0, {root!r})
+    from regwatch.events import Event
+    from regwatch.stores.embedded import EmbeddedStore
+    s = EmbeddedStore({db!r}, compact_at=4)
+    t0 = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    for b in range({batches}):
+        evs = [Event(id=f"w-{{b}}-{{i}}", timestamp=t0 + timedelta(seconds=b * 100 + i), source="distribution",
+                     component="registry", action="pull", outcome="success", tally="pull", repository="r/x")
+               for i in range({size})]
+        s.write(evs)
+        time.sleep(0.03)
+    print("done", flush=True)
+    """
+)
+
+
+def test_readers_never_fail_and_never_go_backwards_while_a_process_writes(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    batches, size = 12, 100
+    reader = EmbeddedStore(db)  # creates the directory; nothing written yet
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(root=str(lib.ROOT), db=str(db), batches=batches, size=size)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pulls_seen: list[int] = []
+    found_seen: list[int] = []
+    errors: list[BaseException] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            running = proc.poll() is None
+            try:
+                pulls_seen.append(summarize(reader)["pulls"])
+                found_seen.append(len(reader.search(Query(repo="r/*"))))
+            except Exception as exc:  # noqa: BLE001 - the point of the test
+                errors.append(exc)
+            if not running:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "done" in out
+    assert errors == []
+    assert len(pulls_seen) >= 5, "the reader should have overlapped the writer"
+    assert pulls_seen == sorted(pulls_seen)
+    assert found_seen == sorted(found_seen)
+    assert all(n % size == 0 for n in pulls_seen), "a reader saw half a batch"
+    assert pulls_seen[-1] == found_seen[-1] == batches * size
+    assert len(set(pulls_seen) - {0, batches * size}) >= 1, "no read overlapped the writes"
