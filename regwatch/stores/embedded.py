@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -73,6 +74,46 @@ def _arrow(result: Any) -> pa.Table:
         if hasattr(result, "to_arrow_table"):
             return result.to_arrow_table()
         return result.fetch_arrow_table()
+
+
+def glob_to_regex(glob: str) -> str:
+    """A shell glob as an RE2 pattern with fnmatch.fnmatchcase's meaning (``*`` crosses ``/``,
+    a backslash is an ordinary character)."""
+    out = ["(?s)"]
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i
+            if j < n and glob[j] == "!":
+                j += 1
+            if j < n and glob[j] == "]":
+                j += 1
+            while j < n and glob[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("\\[")
+            else:
+                body = glob[i:j]
+                i = j + 1
+                neg = body.startswith("!")
+                if neg:
+                    body = body[1:]
+                body = body.replace("\\", "\\\\").replace("^", "\\^")
+                cls = "[" + ("^" if neg else "") + body + "]"
+                try:
+                    re.compile(cls)
+                except re.error:
+                    cls = "[^\\x00-\\x{10FFFF}]"  # an invalid range matches nothing, as in fnmatch
+                out.append(cls)
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
 
 
 def _day(ts: datetime) -> str:
@@ -333,8 +374,8 @@ class EmbeddedStore:
             conds.append("timestamp < $until")
             params["until"] = q.until
         if q.repo is not None:
-            conds.append("repository GLOB $repo")
-            params["repo"] = q.repo
+            conds.append("regexp_full_match(repository, $repo)")
+            params["repo"] = glob_to_regex(q.repo)
         if q.user is not None:
             conds.append('"user" = $user')
             params["user"] = q.user
