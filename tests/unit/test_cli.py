@@ -76,6 +76,7 @@ def test_reingest_adds_nothing_with_checkpoint_and_from_start(tmp_path: Path, ca
     # the checkpoint skips what was read; only the held tail (a request whose lines may
     # still be completed by appended lines) is read again, and it adds nothing
     assert again["events"] == 0 and again["lines"] < first["lines"]
+    assert lib.accounting_gap(first) == lib.accounting_gap(again) == 0
     forced = ingest_json(capsys, db, TEXT, extra=("--from-start",))
     assert forced["events"] == 0
     assert forced["lines"] == first["lines"]
@@ -585,3 +586,22 @@ def test_run_over_a_samples_directory_counts_the_logs_once(tmp_path: Path, capsy
             got[parts[0]] = int(parts[1].replace(",", ""))
     want = {k: sum(lib.expected(n)[k] for n in lib.REGISTRY_LOGS) for k in TOP}
     assert got == want
+
+
+def test_store_and_checkpoint_problems_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    rc, out, err = run(capsys, "ingest", "--db", str(a_file / "db"), str(TEXT))
+    assert rc == 4 and len(err.strip().splitlines()) == 1 and str(a_file / "db") in err
+    rc, out, err = run(capsys, "summary", "--db", str(a_file))
+    assert rc == 4 and len(err.strip().splitlines()) == 1 and str(a_file) in err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text('{"version": 1, "files": [')
+    rc, out, err = run(capsys, "summary", "--db", str(broken))
+    assert rc == 4 and len(err.strip().splitlines()) == 1 and "manifest.json" in err
+    db = tmp_path / "db"
+    ingest_json(capsys, db, TEXT)
+    (db / "checkpoint.json").write_text("{garbage")
+    rc, out, err = run(capsys, "ingest", "--db", str(db), str(TEXT))
+    assert rc == 5 and len(err.strip().splitlines()) == 1 and "checkpoint.json" in err

@@ -110,3 +110,24 @@ def test_stored_events_and_quarantine_are_redacted(tmp_path: Path) -> None:
     rows = [json.loads(l) for l in text.splitlines()]
     assert len(rows) == len(junk)
     assert all("[REDACTED]" in r["text"] for r in rows)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: redact.py's key=value rule stops a quoted value at the first space: "
+    'password="correct horse" leaves `horse"` in clear',
+)
+def test_quoted_logfmt_password_with_spaces_is_fully_masked() -> None:
+    out = redact('level=info msg="login" password="correct horse battery" user=alice')
+    assert "horse" not in out and "battery" not in out
+    assert "user=alice" in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: redact.py's Authorization rule does not skip a quote before the credential: "
+    "`Authorization: Basic '<b64>'` masks the word Basic and leaves the credential",
+)
+def test_quoted_basic_credential_is_masked() -> None:
+    out = redact("Authorization: Basic 'YWxpY2U6aHVudGVyMg=='")
+    assert "YWxpY2U6aHVudGVyMg==" not in out
