@@ -1,283 +1,371 @@
-"""Count each registry request once (domain.md §2).
+"""Count each registry request once (domain.md §2), a block of lines at a time.
 
 The registry writes several app lines per request (``authorized request``, ``response
 completed[ with error]``, auth errors), joined by ``http.request.id``, and then one
-access line with no id. :class:`Correlator` folds them into one request record:
+access line with no id. They are folded into one request record:
 
-* app lines are gathered by request id; once the request's final app line is seen it
-  waits, keyed by (method, path), for its access line;
-* an access line takes the oldest waiting app group with the same method and path and
-  a compatible status, and the two become one event (the access line's id);
-* an app group that no access line claims within ``window`` lines (access log disabled)
-  becomes the request record on its own; an access line nobody claims stands alone.
+* app lines are grouped by request id; a group's *final* line is its first line that
+  is not ``authorized request`` (its status decides the request's outcome);
+* access lines are matched to finished groups with the same (method, path, status) in
+  first-in, first-out order: the oldest waiting group is claimed by the next access line;
+* a matched pair becomes one event with the final app line's id (so a log read in two
+  steps rebuilds the same id), the access line's raw text and status, and the app lines'
+  request id, user, error code, duration and repository;
+* a finished group no access line claims (access log disabled) is the request on its
+  own; an access line no group claims stands alone.
 
-A second stage turns the manifest GET that a client makes just before deleting the
-same repository's manifest (delete by tag) into a ``delete_lookup``: it is part of the
-delete, not a pull.
+A second stage turns the manifest GET that a client makes just before deleting a
+manifest in the same repository (delete by tag) into a ``delete_lookup``: the client's
+next request is the DELETE, within ``LOOKUP_WINDOW``.
 
-The correlator is fed one stream (one file) in order. ``pending_offset()`` tells the
-pipeline the smallest byte offset still held, so the checkpoint never moves past a line
-whose record has not been stored.
+The work is done by DuckDB over Arrow tables (window functions for the FIFO matching),
+which keeps it at column speed; this module is its only user of SQL outside the stores.
+:class:`Correlator` keeps the streaming interface (feed events, flush) for callers that
+hold Events.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
-from regwatch.events import Action, AuthClass, Event, Tally
-from regwatch.parsing.distribution import (
-    MSG_AUTHORIZED,
-)
-from regwatch.parsing.registry_api import tally_of
+import duckdb
+import pyarrow as pa
 
-_AUTH_RANK = {
-    AuthClass.NONE.value: 0,
-    AuthClass.AUTH_SUCCESS.value: 0,
-    AuthClass.CHALLENGE.value: 1,
-    AuthClass.ANONYMOUS_DENIAL.value: 2,
-    AuthClass.AUTH_FAILURE.value: 3,
-}
-# components whose access and app lines describe the same requests
-_REQUEST_COMPONENTS = frozenset({"registry"})
+from regwatch.events import EVENT_FIELDS, Event
 
+LOOKUP_WINDOW = timedelta(seconds=10)
+CARRY_LINES = 2000  # app lines this close to a block's end wait for the next block
 
-def _stronger_auth(a: str, b: str) -> str:
-    return a if _AUTH_RANK.get(a, 0) >= _AUTH_RANK.get(b, 0) else b
-
-
-@dataclass
-class _Group:
-    """The app lines of one request id."""
-
-    seq: int
-    lines: list[Event] = field(default_factory=list)
-    final: Event | None = None  # response completed[ with error] or an auth error
-    queued: bool = False
-    claimed: bool = False
-
-    @property
-    def min_offset(self) -> int:
-        return min((e.log_offset or 0) for e in self.lines)
-
-    def status(self) -> int | None:
-        return self.final.status if self.final is not None else None
-
-
-def _key(ev: Event) -> tuple[str | None, str | None]:
-    return (ev.method, ev.path)
-
-
-def _combine(app: _Group, access: Event | None) -> Event:
-    """One request record from the app group and (when present) the access line."""
-    final = app.final or app.lines[-1]
-    auth = AuthClass.NONE.value
-    user = None
-    repo = ref = digest = None
-    request_id = error_code = None
-    client_ip = user_agent = None
-    duration = None
-    for e in app.lines:
-        auth = _stronger_auth(e.auth, auth)
-        user = user or e.user
-        repo = repo or (e.repository if e.message == MSG_AUTHORIZED else None)
-        ref = ref or e.reference
-        digest = digest or e.digest
-        request_id = request_id or e.request_id
-        error_code = error_code or e.error_code
-        client_ip = client_ip or e.client_ip
-        user_agent = user_agent or e.user_agent
-        duration = duration if duration is not None else e.duration_ms
-    repo = repo or final.repository
-    if access is None:
-        status = final.status
-        tally = final.tally
-        if final.message != "response completed" and final.message != "response completed with error":
-            tally = tally_of(final.action, status).value
-        return replace(
-            final,
-            level=None,
-            auth=auth,
-            user=user,
-            repository=repo,
-            reference=ref,
-            digest=digest,
-            request_id=request_id,
-            error_code=error_code,
-            client_ip=client_ip,
-            user_agent=user_agent,
-            duration_ms=duration,
-            tally=tally,
+_STRING_COLS = [
+    f
+    for f in EVENT_FIELDS
+    if f not in ("timestamp", "status", "bytes", "repeat", "log_offset", "duration_ms")
+]
+OBS_SCHEMA = pa.schema(
+    [
+        pa.field("seq", pa.int64()),
+        pa.field("kind", pa.string()),
+        pa.field("mclass", pa.int32()),
+        pa.field("id_seq", pa.int64()),
+        pa.field("raw_seq", pa.int64()),
+    ]
+    + [
+        pa.field(
+            f,
+            pa.timestamp("us", tz="UTC")
+            if f == "timestamp"
+            else pa.int64()
+            if f in ("status", "bytes", "repeat", "log_offset")
+            else pa.float64()
+            if f == "duration_ms"
+            else pa.string(),
         )
-    # the app line's time has sub-second precision; the access line's wins only when the
-    # app line had no absolute time of its own (TTY form) and so disagrees by seconds
-    ts = final.timestamp if abs(final.timestamp - access.timestamp) <= timedelta(seconds=2) else access.timestamp
-    return replace(
-        access,
-        # the id of the request's final app line: a log read in two steps (app lines in
-        # the first, the access line in the second) yields the same id both times
-        id=final.id,
-        log_offset=app.min_offset,  # where a re-read must start to rebuild this record
-        timestamp=ts,
-        auth=_stronger_auth(auth, access.auth),
-        user=user or access.user,
-        repository=repo or access.repository,
-        reference=ref or access.reference,
-        digest=digest or access.digest,
-        request_id=request_id,
-        error_code=error_code,
-        client_ip=client_ip or access.client_ip,
-        user_agent=access.user_agent or user_agent,
-        duration_ms=duration,
-        message=final.message,
-    )
+        for f in EVENT_FIELDS
+    ]
+)
+_MSG_CLASS = {
+    "authorized request": 1,
+    "response completed": 2,
+    "response completed with error": 2,
+}
+_RANK = "CASE {c} WHEN 'auth_failure' THEN 3 WHEN 'anonymous_denial' THEN 2 WHEN 'challenge' THEN 1 ELSE 0 END"
+_UNRANK = (
+    "CASE {r} WHEN 3 THEN 'auth_failure' WHEN 2 THEN 'anonymous_denial' WHEN 1 THEN 'challenge' ELSE 'none' END"
+)
+
+
+def message_class(message: str | None) -> int:
+    if message is None:
+        return 0
+    c = _MSG_CLASS.get(message)
+    if c is not None:
+        return c
+    if message.startswith("error authenticating user "):
+        return 3
+    if message.startswith("error authorizing context"):
+        return 4
+    return 0
+
+
+def event_kind(ev: Event) -> str:
+    """app / access for a registry request line, other for everything else."""
+    if ev.component != "registry" or ev.method is None:
+        return "other"
+    return "access" if ev.level is None else "app"
+
+
+def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
+    """(seq, Event) pairs as observation rows."""
+    rows: dict[str, list[Any]] = {f.name: [] for f in OBS_SCHEMA}
+    for seq, ev in events:
+        rows["seq"].append(seq)
+        kind = event_kind(ev)
+        rows["kind"].append(kind)
+        rows["mclass"].append(message_class(ev.message) if kind == "app" else -1)
+        rows["id_seq"].append(seq)
+        rows["raw_seq"].append(seq)
+        for f in EVENT_FIELDS:
+            rows[f].append(getattr(ev, f))
+    return pa.Table.from_pydict(rows, schema=OBS_SCHEMA)
+
+
+_FIRST = "first({c} ORDER BY seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"
+
+_MATCH_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _app AS
+  SELECT *, coalesce(request_id, 'seq:' || seq) AS rid FROM obs WHERE kind = 'app';
+CREATE OR REPLACE TEMP TABLE _g AS
+  SELECT rid,
+    min(seq) AS first_seq,
+    min(log_offset) AS first_offset,
+    min(seq) FILTER (WHERE mclass <> 1) AS final_seq,
+    count(*) AS nlines,
+    max({_RANK.format(c='auth')}) AS auth_rank,
+    {_FIRST.format(c='"user"')} AS g_user,
+    first(repository ORDER BY seq) FILTER (WHERE mclass = 1 AND NULLIF(repository, '') IS NOT NULL) AS g_repo,
+    {_FIRST.format(c='reference')} AS g_ref,
+    {_FIRST.format(c='digest')} AS g_digest,
+    {_FIRST.format(c='request_id')} AS g_rid,
+    {_FIRST.format(c='error_code')} AS g_err,
+    {_FIRST.format(c='client_ip')} AS g_ip,
+    {_FIRST.format(c='user_agent')} AS g_ua,
+    first(duration_ms ORDER BY seq) FILTER (WHERE duration_ms IS NOT NULL) AS g_dur
+  FROM _app GROUP BY rid;
+CREATE OR REPLACE TEMP TABLE _fin AS
+  SELECT a.*, g.* EXCLUDE (rid) FROM _app a JOIN _g g ON a.rid = g.rid AND a.seq = g.final_seq;
+CREATE OR REPLACE TEMP TABLE _pairs AS
+  WITH ev AS (
+    SELECT method, path, status, final_seq AS s, 1 AS push, rid FROM _fin
+    UNION ALL
+    SELECT method, path, status, seq AS s, 0 AS push, NULL AS rid FROM obs WHERE kind = 'access'
+  ), w AS (
+    SELECT *, sum(push) OVER k AS p, sum(1 - push) OVER k AS a FROM ev
+    WINDOW k AS (PARTITION BY method, path, status ORDER BY s ROWS UNBOUNDED PRECEDING)
+  ), w2 AS (
+    SELECT *, greatest(0, max(a - p) OVER k) AS f FROM w
+    WINDOW k AS (PARTITION BY method, path, status ORDER BY s ROWS UNBOUNDED PRECEDING)
+  ), w3 AS (
+    SELECT *, coalesce(lag(f) OVER k, 0) AS fprev FROM w2
+    WINDOW k AS (PARTITION BY method, path, status ORDER BY s)
+  ), pops AS (
+    SELECT method, path, status, s AS acc_seq, a - f AS n FROM w3 WHERE push = 0 AND f = fprev
+  ), pushes AS (
+    SELECT method, path, status, rid, p AS n FROM w3 WHERE push = 1
+  )
+  SELECT pops.acc_seq, pushes.rid FROM pops JOIN pushes
+    ON pops.method = pushes.method AND pops.path = pushes.path AND pops.status = pushes.status
+    AND pops.n = pushes.n;
+"""
+
+_EVENT_COLS = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
+
+
+def _records_sql(carry_from: int | None) -> str:
+    """Merged, app-only and lone-access records; app groups at or after ``carry_from``
+    that are still unmatched are left for the next block."""
+    carry = "FALSE" if carry_from is None else f"g.first_seq >= {int(carry_from)}"
+    return f"""
+WITH merged AS (
+  SELECT acc.seq AS ord, f.final_seq AS id_seq, acc.seq AS raw_seq,
+    acc.id AS acc_id, f.id AS fin_id, acc.raw AS acc_raw,
+    f.nlines AS nlines,
+    CASE WHEN abs(epoch(f.timestamp) - epoch(acc.timestamp)) <= 2 THEN f.timestamp ELSE acc.timestamp END AS timestamp,
+    acc.source, acc.component, acc.action, acc.outcome, acc.tally,
+    {_UNRANK.format(r=f"greatest(f.auth_rank, {_RANK.format(c='acc.auth')})")} AS auth,
+    coalesce(f.g_repo, NULLIF(f.repository, ''), acc.repository) AS repository,
+    coalesce(f.g_ref, acc.reference) AS reference,
+    coalesce(f.g_digest, acc.digest) AS digest,
+    acc.method, acc.path, acc.status, acc.bytes, f.g_dur AS duration_ms,
+    coalesce(f.g_user, acc."user") AS "user",
+    coalesce(f.g_ip, acc.client_ip) AS client_ip,
+    coalesce(NULLIF(acc.user_agent, ''), f.g_ua) AS user_agent,
+    f.g_rid AS request_id, f.g_err AS error_code,
+    CAST(NULL AS VARCHAR) AS level, f.message AS message, acc.host, acc.repeat,
+    acc.log_file, f.first_offset AS log_offset
+  FROM _pairs p JOIN obs acc ON acc.seq = p.acc_seq JOIN _fin f ON f.rid = p.rid
+), apponly AS (
+  SELECT f.final_seq AS ord, f.final_seq AS id_seq, f.final_seq AS raw_seq,
+    f.id AS acc_id, f.id AS fin_id, f.raw AS acc_raw, f.nlines AS nlines,
+    f.timestamp, f.source, f.component, f.action, f.outcome, f.tally,
+    {_UNRANK.format(r='f.auth_rank')} AS auth,
+    coalesce(f.g_repo, NULLIF(f.repository, '')) AS repository,
+    f.g_ref AS reference, f.g_digest AS digest,
+    f.method, f.path, f.status, f.bytes, f.g_dur AS duration_ms,
+    f.g_user AS "user", f.g_ip AS client_ip, f.g_ua AS user_agent,
+    f.g_rid AS request_id, f.g_err AS error_code,
+    CAST(NULL AS VARCHAR) AS level, f.message, f.host, f.repeat, f.log_file, f.log_offset
+  FROM _fin f JOIN _g g ON g.rid = f.rid
+  WHERE f.rid NOT IN (SELECT rid FROM _pairs) AND NOT ({carry})
+), lone AS (
+  SELECT o.seq AS ord, o.seq AS id_seq, o.seq AS raw_seq, o.id AS acc_id, o.id AS fin_id, o.raw AS acc_raw,
+    0 AS nlines, o.timestamp, o.source, o.component, o.action, o.outcome, o.tally, o.auth,
+    o.repository, o.reference, o.digest, o.method, o.path, o.status, o.bytes, o.duration_ms,
+    o."user", o.client_ip, o.user_agent, o.request_id, o.error_code, o.level, o.message,
+    o.host, o.repeat, o.log_file, o.log_offset
+  FROM obs o WHERE o.kind = 'access' AND o.seq NOT IN (SELECT acc_seq FROM _pairs)
+)
+SELECT * FROM merged UNION ALL BY NAME SELECT * FROM apponly UNION ALL BY NAME SELECT * FROM lone
+"""
+
+
+_LOOKUP_SQL = f"""
+WITH c AS (
+  SELECT *,
+    lead(action) OVER w AS n_action, lead(repository) OVER w AS n_repo, lead(timestamp) OVER w AS n_ts
+  FROM recs WINDOW w AS (PARTITION BY client_ip, user_agent ORDER BY ord)
+)
+SELECT * EXCLUDE (n_action, n_repo, n_ts, action, tally),
+  CASE WHEN is_lookup THEN 'delete_lookup' ELSE action END AS action,
+  CASE WHEN is_lookup THEN 'none' ELSE tally END AS tally,
+  (tally = 'pull' AND n_action IS NULL AND hold_after IS NOT NULL AND timestamp > hold_after) AS hold
+FROM (
+  SELECT *, (tally = 'pull' AND n_action = 'delete' AND n_repo IS NOT DISTINCT FROM repository
+             AND n_ts - timestamp <= INTERVAL {int(LOOKUP_WINDOW.total_seconds())} SECOND
+             AND timestamp <= n_ts + INTERVAL 1 SECOND) AS is_lookup
+  FROM c
+)
+"""
+
+
+class BlockCorrelator:
+    """Correlates one stream block by block, carrying unfinished requests forward."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.con = con or duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone='UTC'")
+        self._carry_obs: pa.Table | None = None  # app rows of unfinished requests
+        self._carry_recs: pa.Table | None = None  # pulls that may still be delete lookups
+        self.merged = 0
+
+    def pending_offset(self) -> int | None:
+        offs = []
+        for t in (self._carry_obs, self._carry_recs):
+            if t is not None and t.num_rows:
+                v = pa.compute.min(t["log_offset"]).as_py()
+                if v is not None:
+                    offs.append(int(v))
+        return min(offs) if offs else None
+
+    def run(self, obs: pa.Table, *, last_seq: int, final: bool) -> tuple[pa.Table, pa.Table]:
+        """Correlate ``obs`` (plus what was carried). Returns (records, other) where
+        ``records`` are the request records now final (columns: Event fields plus
+        id_seq/raw_seq/acc_id/fin_id/acc_raw) and ``other`` the pass-through rows."""
+        if self._carry_obs is not None and self._carry_obs.num_rows:
+            obs = pa.concat_tables([self._carry_obs, obs.cast(OBS_SCHEMA)])
+        con = self.con
+        con.register("obs", obs)
+        try:
+            con.execute(_MATCH_SQL)
+            carry_from = None if final else last_seq - CARRY_LINES
+            recs = _arrow(con.execute(_records_sql(carry_from)))
+            # lines folded away: every app line of a matched or app-only group but one
+            # (the record itself is counted as an event), and incomplete groups
+            nl = _arrow(
+                con.execute(
+                    f"""SELECT
+                      coalesce(sum(g.nlines) FILTER (WHERE g.rid IN (SELECT rid FROM _pairs)), 0) AS paired,
+                      coalesce(sum(g.nlines - 1) FILTER (WHERE g.final_seq IS NOT NULL AND g.rid NOT IN (SELECT rid FROM _pairs)
+                                AND NOT ({'FALSE' if carry_from is None else f'g.first_seq >= {carry_from}'})), 0) AS solo,
+                      coalesce(sum(g.nlines) FILTER (WHERE g.final_seq IS NULL
+                                AND NOT ({'FALSE' if carry_from is None else f'g.first_seq >= {carry_from}'})), 0) AS lost
+                    FROM _g g"""
+                )
+            ).to_pylist()[0]
+            self.merged += int(nl["paired"]) + int(nl["solo"]) + int(nl["lost"])
+            if carry_from is None:
+                self._carry_obs = None
+            else:
+                self._carry_obs = _arrow(
+                    con.execute(
+                        f"""SELECT o.* FROM obs o WHERE o.kind = 'app' AND coalesce(o.request_id, 'seq:' || o.seq) IN (
+                              SELECT rid FROM _g WHERE first_seq >= {int(carry_from)}
+                                AND rid NOT IN (SELECT rid FROM _pairs))"""
+                    )
+                ).cast(OBS_SCHEMA)
+            other = _arrow(con.execute("SELECT * FROM obs WHERE kind = 'other'"))
+        finally:
+            con.unregister("obs")
+        recs = self._lookups(recs, final)
+        return recs, other
+
+    def _lookups(self, recs: pa.Table, final: bool) -> pa.Table:
+        if self._carry_recs is not None and self._carry_recs.num_rows:
+            recs = pa.concat_tables([self._carry_recs, recs], promote_options="permissive")
+        if recs.num_rows == 0:
+            self._carry_recs = None
+            return recs
+        con = self.con
+        newest = pa.compute.max(recs["timestamp"]).as_py()
+        hold_after = None if final else newest - LOOKUP_WINDOW
+        con.register("recs0", recs)
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE recs AS SELECT *, CAST($h AS TIMESTAMPTZ) AS hold_after FROM recs0",
+                {"h": hold_after},
+            )
+            out = _arrow(con.execute(_LOOKUP_SQL))
+        finally:
+            con.unregister("recs0")
+        held = out.filter(pa.compute.field("hold"))
+        ready = out.filter(~pa.compute.field("hold"))
+        self._carry_recs = held.drop_columns(["hold", "hold_after"]) if held.num_rows else None
+        return ready.drop_columns(["hold", "hold_after"])
+
+
+def _arrow(res: Any) -> pa.Table:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()
+
+
+def records_to_events(recs: pa.Table) -> list[Event]:
+    """Request records (from BlockCorrelator) whose id/raw are already set, as Events."""
+    from regwatch.stores.embedded import rows_to_events
+
+    cols = {f: recs[f] for f in EVENT_FIELDS if f not in ("id", "raw")}
+    t = pa.table({**cols, "id": recs["fin_id"], "raw": recs["acc_raw"]})
+    return rows_to_events(t.select(list(EVENT_FIELDS)))
 
 
 class Correlator:
-    """Joins the lines of one request and finds delete lookups, for one ordered stream."""
+    """Streaming interface over :class:`BlockCorrelator` for callers holding Events.
 
-    def __init__(self, window: int = 2000, lookup_window: timedelta = timedelta(seconds=10)):
-        self.window = window
-        self.lookup_window = lookup_window
+    ``feed`` buffers; ``flush`` correlates everything fed so far as a finished stream.
+    """
+
+    def __init__(self) -> None:
+        self._buf: list[tuple[int, Event]] = []
         self._seq = 0
-        self._groups: dict[str, _Group] = {}
-        self._waiting: dict[tuple[str | None, str | None], deque[_Group]] = {}
-        self._order: deque[_Group] = deque()
-        self._held: deque[Event] = deque()  # successful pulls that may be delete lookups
-        self._last: dict[tuple[str | None, str | None], str] = {}  # client -> last request id
-        self.merged = 0  # lines folded into another record
+        self.merged = 0
 
-    # -- stage 1 -------------------------------------------------------------------
     def feed(self, ev: Event) -> list[Event]:
-        """Take one parsed event; return the records that are now final."""
         self._seq += 1
-        out: list[Event] = []
-        if ev.component not in _REQUEST_COMPONENTS or ev.method is None:
-            out.append(ev)
-        elif ev.level is not None:
-            self._app(ev)
-        else:
-            out.append(self._access(ev))
-        self._evict(out, self._seq - self.window)
-        return self._stage2(out)
+        self._buf.append((self._seq, ev))
+        return []
 
-    def _app(self, ev: Event) -> None:
-        rid = ev.request_id or f"{ev.log_file}:{ev.log_offset}"
-        g = self._groups.get(rid)
-        if g is None:
-            g = _Group(self._seq)
-            self._groups[rid] = g
-            self._order.append(g)
-        g.lines.append(ev)
-        if ev.message != MSG_AUTHORIZED:
-            # the last of a request's app lines decides; an auth error followed by the
-            # challenge warning keeps the stronger auth class in _combine
-            if g.final is None:
-                g.final = ev
-            if not g.queued:
-                g.queued = True
-                self._waiting.setdefault(_key(ev), deque()).append(g)
-
-    def _access(self, ev: Event) -> Event:
-        q = self._waiting.get(_key(ev))
-        if q:
-            for g in q:
-                st = g.status()
-                if st is None or st == ev.status:
-                    q.remove(g)
-                    if not q:
-                        del self._waiting[_key(ev)]
-                    g.claimed = True
-                    self._forget(g)
-                    self.merged += len(g.lines)
-                    return _combine(g, ev)
-        return ev
-
-    def _forget(self, g: _Group) -> None:
-        rid = g.lines[0].request_id or f"{g.lines[0].log_file}:{g.lines[0].log_offset}"
-        self._groups.pop(rid, None)
-
-    def _evict(self, out: list[Event], older_than: int) -> None:
-        while self._order and (self._order[0].seq < older_than or self._order[0].claimed):
-            g = self._order.popleft()
-            if g.claimed:
-                continue
-            self._release(g, out)
-
-    def _release(self, g: _Group, out: list[Event]) -> None:
-        self._forget(g)
-        if g.queued:
-            q = self._waiting.get(_key(g.final or g.lines[0]))
-            if q is not None and g in q:
-                q.remove(g)
-                if not q:
-                    self._waiting.pop(_key(g.final or g.lines[0]), None)
-        if g.final is None:
-            # only "authorized request": the request never finished in this stream
-            self.merged += len(g.lines)
-            return
-        self.merged += len(g.lines) - 1
-        out.append(_combine(g, None))
-
-    # -- stage 2: delete lookups ----------------------------------------------------
-    def _stage2(self, out: list[Event]) -> list[Event]:
-        if not out and not self._held:
-            return out
-        ready: list[Event] = []
-        for ev in out:
-            client = (ev.client_ip, ev.user_agent) if ev.component in _REQUEST_COMPONENTS else None
-            if client is not None and ev.action == Action.DELETE.value:
-                self._mark_lookup(client, ev)
-            if client is not None and ev.method is not None:
-                self._last[client] = ev.id
-            if ev.tally == Tally.PULL.value:
-                self._held.append(ev)
-                continue
-            ready.append(ev)
-        if out:
-            newest = max(e.timestamp for e in out)
-            while self._held and self._held[0].timestamp + self.lookup_window < newest:
-                ready.append(self._held.popleft())
-            if len(self._last) > 10_000:
-                self._last.clear()
-        return ready
-
-    def _mark_lookup(self, client: tuple[str | None, str | None], delete: Event) -> None:
-        """The client's previous request, if it was a GET of a manifest in the same
-        repository moments before, looked the digest up for this delete."""
-        prev = self._last.get(client)
-        if prev is None:
-            return
-        for i in range(len(self._held) - 1, -1, -1):
-            p = self._held[i]
-            if p.id != prev:
-                continue
-            if (
-                p.repository == delete.repository
-                and delete.timestamp - p.timestamp <= self.lookup_window
-                and p.timestamp <= delete.timestamp + timedelta(seconds=1)
-            ):
-                self._held[i] = replace(p, action=Action.DELETE_LOOKUP.value, tally=Tally.NONE.value)
-            return
-
-    # -- end of stream -------------------------------------------------------------
     def flush(self) -> list[Event]:
-        """Release everything still held (the stream ended)."""
-        out: list[Event] = []
-        while self._order:
-            g = self._order.popleft()
-            if not g.claimed:
-                self._release(g, out)
-        self._waiting.clear()
-        self._groups.clear()
-        ready = self._stage2(out)
-        ready.extend(self._held)
-        self._held.clear()
-        return ready
+        if not self._buf:
+            return []
+        obs = events_to_obs(self._buf)
+        bc = BlockCorrelator()
+        recs, other = bc.run(obs, last_seq=self._seq, final=True)
+        self.merged += bc.merged
+        out = records_to_events(recs)
+        out.extend(records_to_events_other(other))
+        self._buf = []
+        out.sort(key=lambda e: (e.log_offset or 0, e.id))
+        return out
 
     def pending_offset(self) -> int | None:
-        """The smallest source offset of a line whose record is still held."""
-        offs = [g.min_offset for g in self._order if not g.claimed]
-        offs.extend(e.log_offset or 0 for e in self._held)
+        offs = [e.log_offset or 0 for _, e in self._buf]
         return min(offs) if offs else None
+
+
+def records_to_events_other(other: pa.Table) -> list[Event]:
+    from regwatch.stores.embedded import rows_to_events
+
+    return rows_to_events(other.select(list(EVENT_FIELDS)))

@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from regwatch.config import Config
-from regwatch.correlate import Correlator
+import bisect
+
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+
+from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, events_to_obs
+from regwatch.events import EVENT_FIELDS, event_id
+from regwatch.parsing import columnar
+from regwatch.parsing.base import Parser
+from regwatch.redact import redact
+from regwatch.sources.blocks import Block, read_blocks
+from regwatch.sources.files import MAX_JOIN, _open_quote, _record_start
 from regwatch.errors import StoreUnavailable
 from regwatch.events import DropReason, Dropped, Event, IngestStats, RawLine
 from regwatch.formats import make_parser
 from regwatch.quarantine import Quarantine
 from regwatch.sources.checkpoint import FileCheckpoint
 from regwatch.sources.files import FileInfo, expand, file_info, read_lines
-from regwatch.stores.base import Store
+from regwatch.stores.base import Store, WriteResult
 
 BATCH = 50_000
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
@@ -44,21 +55,48 @@ class _Writer:
         self.opts = opts
         self.quarantine = quarantine
         self.buf: list[Event] = []
+        self.tables: list[pa.Table] = []
+        self.rows = 0
         self.drops: list[Dropped] = []
 
     def add(self, events: Iterable[Event]) -> None:
-        self.buf.extend(events)
+        evs = list(events)
+        self.buf.extend(evs)
+        self.rows += len(evs)
+
+    def add_table(self, table: pa.Table) -> None:
+        self.tables.append(table)
+        self.rows += table.num_rows
 
     def full(self) -> bool:
-        return len(self.buf) >= self.opts.batch_size
+        return self.rows >= self.opts.batch_size
 
     def flush(self) -> None:
+        if self.tables:
+            tables, self.tables = self.tables, []
+            table = pa.concat_tables(tables)
+            write_table = getattr(self.store, "write_table", None)
+            if write_table is not None:
+                self._write(lambda: write_table(table))
+            else:
+                from regwatch.stores.embedded import rows_to_events
+
+                self.buf.extend(rows_to_events(table))
+        self.rows = len(self.buf)
         if self.buf:
             batch, self.buf = self.buf, []
+            self.rows = 0
+            self._write(lambda: self.store.write(batch))
+        if self.drops and self.quarantine is not None:
+            self.quarantine.keep(self.drops)
+        self.drops = []
+
+    def _write(self, call: Callable[[], WriteResult]) -> None:
+        if True:  # noqa: SIM108 - keeps the retry block's indentation
             delay = self.opts.backoff
             for attempt in range(self.opts.retries + 1):
                 try:
-                    res = self.store.write(batch)
+                    res = call()
                     break
                 except StoreUnavailable:
                     if attempt == self.opts.retries:
@@ -72,9 +110,6 @@ class _Writer:
                 self.drops.append(
                     Dropped(DropReason.BAD_FIELD, ev.raw, ev.log_file or "", ev.log_offset or 0, f"store rejected: {reason}")
                 )
-        if self.drops and self.quarantine is not None:
-            self.quarantine.keep(self.drops)
-        self.drops = []
 
 
 def ingest(
@@ -134,36 +169,25 @@ def _ingest_file(
     start = 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
     mtime = datetime.fromtimestamp(_mtime(info.path), tz=timezone.utc)
     parser = make_parser(opts.fmt, config, fallback_ts=mtime)
-    corr = Correlator()
+    run = _BlockRun(info, parser, writer, use_fast=opts.fmt in (None, "auto", "distribution"))
     last_end = start
     reported = start if not info.gzip else 0
-    merged_before = 0
-    for line in read_lines(info, start):
-        stats.lines += 1
-        last_end = line.end
-        if line.problem is not None:
-            stats.drop(line.problem)
-            writer.drops.append(_dropped(line, line.problem))
-            continue
-        out = parser.parse(line)
-        if isinstance(out, Dropped):
-            stats.drop(out.reason)
-            if not out.intentional:
-                writer.drops.append(out)
-            continue
-        writer.add(corr.feed(out))
+    for block in read_blocks(info, start):
+        run.block(block, final=False)
+        last_end = block.ends[-1]
         if writer.full():
-            _commit_batch(writer, corr, checkpoint, info, last_end)
-            if progress is not None and not info.gzip:
-                progress(last_end - reported)
-                reported = last_end
+            writer.flush()
+            if checkpoint is not None:
+                held = run.corr.pending_offset()
+                safe = last_end if held is None else min(last_end, held)
+                checkpoint.commit({info.fingerprint: (info.path, safe)})
+        if progress is not None and not info.gzip:
+            progress(last_end - reported)
+            reported = last_end
     # lines whose request may still be completed by lines appended later are read again
     # next time; the records flushed now keep their ids then, so nothing counts twice
-    held = corr.pending_offset()
-    writer.add(corr.flush())
-    merged = corr.merged - merged_before
-    if merged:
-        stats.drop(DropReason.MERGED, merged)
+    held = run.corr.pending_offset()
+    run.finish()
     writer.flush()
     stats.bytes_read += max(0, last_end - start)
     if checkpoint is not None:
@@ -171,6 +195,182 @@ def _ingest_file(
         checkpoint.commit({info.fingerprint: (info.path, safe)})
     if progress is not None:
         progress(info.size - reported if info.gzip else last_end - reported)
+
+
+class _BlockRun:
+    """Parses and correlates one file block by block."""
+
+    def __init__(self, info: FileInfo, parser: Parser, writer: _Writer, *, use_fast: bool) -> None:
+        self.info = info
+        self.parser = parser
+        self.writer = writer
+        self.use_fast = use_fast
+        self.corr = BlockCorrelator()
+        self.seq = 0
+        self.merged_seen = 0
+
+    def block(self, block: Block, *, final: bool) -> None:
+        stats = self.writer.stats
+        info = self.info
+        seq0 = self.seq
+        n = len(block)
+        self.seq += n
+        fast_obs = None
+        if self.use_fast and n:
+            idx = range(n) if block.problems is None else [i for i in range(n) if block.problems[i] is None]
+            lines = pa.table(
+                {
+                    "seq": pa.array([seq0 + i for i in idx], pa.int64()),
+                    "line": pa.array([block.texts[i] for i in idx], pa.string()),
+                }
+            )
+            fast_obs, slow = columnar.fast_parse(self.corr.con, lines)
+            slow_idx = sorted(s - seq0 for s in slow.column("seq").to_pylist())
+            if block.problems is not None:
+                slow_idx = sorted(set(slow_idx) | {i for i in range(n) if block.problems[i] is not None})
+        else:
+            slow_idx = list(range(n))
+        obs_parts = []
+        if fast_obs is not None and fast_obs.num_rows:
+            noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], "noise")).num_rows
+            if noise:
+                stats.drop(DropReason.NOISE, noise)
+            stats.lines += fast_obs.num_rows
+            keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], "noise"))
+            if keep.num_rows:
+                obs_parts.append(self._fast_to_obs(keep, block, seq0))
+        slow_events = self._slow(block, seq0, slow_idx, fast_obs)
+        if slow_events:
+            obs_parts.append(events_to_obs(slow_events))
+        obs = pa.concat_tables(obs_parts) if obs_parts else pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
+        self._correlate(obs, final=final)
+
+    def finish(self) -> None:
+        self._correlate(pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA), final=True)
+
+    def _correlate(self, obs: pa.Table, *, final: bool) -> None:
+        recs, other = self.corr.run(obs, last_seq=self.seq, final=final)
+        merged = self.corr.merged - self.merged_seen
+        self.merged_seen = self.corr.merged
+        if merged:
+            self.writer.stats.drop(DropReason.MERGED, merged)
+        if recs.num_rows:
+            self.writer.add_table(
+                pa.table({**{f: recs[f] for f in EVENT_FIELDS if f not in ("id", "raw")}, "id": recs["fin_id"], "raw": recs["acc_raw"]}).select(list(EVENT_FIELDS))
+            )
+        if other.num_rows:
+            self.writer.add_table(other.select(list(EVENT_FIELDS)))
+
+    def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
+        fp = self.info.fingerprint
+        seqs = fo["seq"].to_pylist()
+        offs = [block.offsets[s - seq0] for s in seqs]
+        texts = [block.texts[s - seq0] for s in seqs]
+        ids = [event_id(fp, o) for o in offs]
+        raws = [redact(t) for t in texts]
+        nrows = fo.num_rows
+        tally = fo["tally"]
+        nbytes = pa.compute.if_else(pa.compute.equal(tally, "blob_upload"), pa.scalar(None, pa.int64()), fo["bytes_w"])
+        cols = {
+            "seq": fo["seq"],
+            "kind": fo["kind"],
+            "mclass": fo["mclass"].cast(pa.int32()),
+            "id_seq": fo["seq"],
+            "raw_seq": fo["seq"],
+            "id": pa.array(ids, pa.string()),
+            "timestamp": fo["timestamp"].cast(pa.timestamp("us", tz="UTC")),
+            "source": pa.array(["distribution"] * nrows, pa.string()),
+            "component": pa.array(["registry"] * nrows, pa.string()),
+            "action": fo["action"],
+            "outcome": fo["outcome"],
+            "tally": tally,
+            "auth": fo["auth"],
+            "repository": fo["repository"],
+            "reference": fo["reference"],
+            "digest": fo["digest"],
+            "method": fo["method"],
+            "path": fo["path"],
+            "status": fo["status"].cast(pa.int64()),
+            "bytes": nbytes.cast(pa.int64()),
+            "duration_ms": fo["duration_ms"].cast(pa.float64()),
+            "user": fo["user_v"],
+            "client_ip": fo["client_ip"],
+            "user_agent": fo["user_agent"],
+            "request_id": fo["request_id"],
+            "error_code": fo["error_code"],
+            "level": fo["level"].cast(pa.string()),
+            "message": fo["message"].cast(pa.string()),
+            "host": pa.nulls(nrows, pa.string()),
+            "repeat": pa.array([1] * nrows, pa.int64()),
+            "raw": pa.array(raws, pa.string()),
+            "log_file": pa.array([self.info.path] * nrows, pa.string()),
+            "log_offset": pa.array(offs, pa.int64()),
+        }
+        return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
+
+    def _slow(self, block: Block, seq0: int, slow_idx: list[int], fast_obs: pa.Table | None) -> list[tuple[int, Event]]:
+        """The per-line parser over the lines the fast path left, with record joining."""
+        stats = self.writer.stats
+        info = self.info
+        out: list[tuple[int, Event]] = []
+        fast_ts: list[tuple[int, datetime]] = []
+        if fast_obs is not None and fast_obs.num_rows and slow_idx:
+            fast_ts = sorted(
+                (s, t)
+                for s, t in zip(fast_obs["seq"].to_pylist(), fast_obs["timestamp"].to_pylist())
+                if t is not None
+            )
+        dist = getattr(self.parser, "distribution", self.parser)
+        pending: tuple[int, RawLine] | None = None
+        joined = 0
+
+        def emit(i: int, line: RawLine) -> None:
+            stats.lines += 1
+            if line.problem is not None:
+                stats.drop(line.problem)
+                self.writer.drops.append(_dropped(line, line.problem))
+                return
+            if fast_ts and hasattr(dist, "last_ts"):
+                k = bisect.bisect_left(fast_ts, (seq0 + i,)) - 1
+                if k >= 0 and (dist.last_ts is None or fast_ts[k][1] > dist.last_ts):
+                    dist.last_ts = fast_ts[k][1]
+            res = self.parser.parse(line)
+            if isinstance(res, Dropped):
+                stats.drop(res.reason)
+                if not res.intentional:
+                    self.writer.drops.append(res)
+                return
+            out.append((seq0 + i, res))
+
+        prev = -2
+        for i in slow_idx:
+            problem = block.problems[i] if block.problems is not None else None
+            text = block.texts[i]
+            line = RawLine(info.path, info.path, text, info.fingerprint, block.offsets[i], block.ends[i], problem)
+            if pending is not None:
+                pi, pl = pending
+                if (
+                    problem is None
+                    and i == prev + 1
+                    and joined < MAX_JOIN
+                    and _open_quote(pl.text)
+                    and not _record_start(text)
+                ):
+                    pending = (pi, RawLine(pl.source, pl.path, pl.text + "\n" + text, pl.fingerprint, pl.offset, line.end))
+                    joined += 1
+                    prev = i
+                    continue
+                emit(pi, pending[1])
+                pending = None
+            if problem is None and _open_quote(text):
+                pending = (i, line)
+                joined = 0
+            else:
+                emit(i, line)
+            prev = i
+        if pending is not None:
+            emit(pending[0], pending[1])
+        return out
 
 
 def _commit_batch(

@@ -231,12 +231,20 @@ class EmbeddedStore:
             table = events_to_table(events)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             return self._write_one_by_one(events, exc)
+        return self.write_table(table)
+
+    def write_table(self, table: pa.Table) -> WriteResult:
+        """The batch variant of :meth:`write`: an Arrow table with the Event columns."""
+        if table.num_rows == 0:
+            return WriteResult()
+        table = table.select(list(EVENT_FIELDS)).cast(SCHEMA)
+        dates = pc.unique(pc.cast(table["timestamp"], pa.date32())).to_pylist()
+        days = sorted(f"{d.year:04d}-{d.month:02d}-{d.day:02d}" for d in dates if d is not None)
         with self._writer():
             doc = self._load_manifest()
             con = self._con()
             con.register("batch", table)
             try:
-                days = sorted({_day(e.timestamp) for e in events})
                 existing_files = [
                     str(self.path / f["name"]) for f in doc["files"] if f["day"] in days
                 ]
@@ -267,7 +275,7 @@ class EmbeddedStore:
                 self._append(doc, fresh)
                 self._save_manifest(doc)
                 self._maybe_compact(doc)
-        return WriteResult(written=written, duplicates=len(events) - written)
+        return WriteResult(written=written, duplicates=table.num_rows - written)
 
     def _write_one_by_one(self, events: Sequence[Event], exc: Exception) -> WriteResult:
         rejected: list[tuple[Event, str]] = []
