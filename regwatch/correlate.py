@@ -26,7 +26,7 @@ hold Events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -235,6 +235,9 @@ class BlockCorrelator:
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con or duckdb.connect(":memory:")
         self.con.execute("SET TimeZone='UTC'")
+        # keep the working set small whatever the input size (peak RSS target: 300 MB)
+        self.con.execute("SET memory_limit='160MB'")
+        self.con.execute("SET preserve_insertion_order=false")
         self._carry_obs: pa.Table | None = None  # app rows of unfinished requests
         self._carry_recs: pa.Table | None = None  # pulls that may still be delete lookups
         self.merged = 0
@@ -248,7 +251,14 @@ class BlockCorrelator:
                     offs.append(int(v))
         return min(offs) if offs else None
 
-    def run(self, obs: pa.Table, *, last_seq: int, final: bool) -> tuple[pa.Table, pa.Table]:
+    def run(
+        self,
+        obs: pa.Table,
+        *,
+        last_seq: int,
+        final: bool,
+        resolve: Callable[[pa.Table, str, str], pa.Table] | None = None,
+    ) -> tuple[pa.Table, pa.Table]:
         """Correlate ``obs`` (plus what was carried). Returns (records, other) where
         ``records`` are the request records now final (columns: Event fields plus
         id_seq/raw_seq/acc_id/fin_id/acc_raw) and ``other`` the pass-through rows."""
@@ -284,9 +294,14 @@ class BlockCorrelator:
                                 AND rid NOT IN (SELECT rid FROM _pairs))"""
                     )
                 ).cast(OBS_SCHEMA)
+                if resolve is not None and self._carry_obs.num_rows:
+                    # carried lines leave their block behind: give them their id and raw now
+                    self._carry_obs = resolve(resolve(self._carry_obs, "id", "id_seq"), "raw", "raw_seq")
             other = _arrow(con.execute("SELECT * FROM obs WHERE kind = 'other'"))
         finally:
             con.unregister("obs")
+        if resolve is not None and recs.num_rows:
+            recs = resolve(resolve(recs, "fin_id", "id_seq"), "acc_raw", "raw_seq")
         recs = self._lookups(recs, final)
         return recs, other
 
@@ -310,8 +325,9 @@ class BlockCorrelator:
             con.unregister("recs0")
         held = out.filter(pa.compute.field("hold"))
         ready = out.filter(~pa.compute.field("hold"))
-        self._carry_recs = held.drop_columns(["hold", "hold_after"]) if held.num_rows else None
-        return ready.drop_columns(["hold", "hold_after"])
+        helper_cols = ["hold", "hold_after", "is_lookup"]
+        self._carry_recs = held.drop_columns(helper_cols) if held.num_rows else None
+        return ready.drop_columns(helper_cols)
 
 
 def _arrow(res: Any) -> pa.Table:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from regwatch.config import Config
 import bisect
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
@@ -33,7 +34,7 @@ from regwatch.sources.checkpoint import FileCheckpoint
 from regwatch.sources.files import FileInfo, expand, file_info, read_lines
 from regwatch.stores.base import Store, WriteResult
 
-BATCH = 50_000
+BATCH = 20_000
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
 
 
@@ -208,6 +209,9 @@ class _BlockRun:
         self.corr = BlockCorrelator()
         self.seq = 0
         self.merged_seen = 0
+        self._hints: dict[int, bool] = {}
+        self._block: Block = Block([], [], [], None)
+        self._seq0 = 0
 
     def block(self, block: Block, *, final: bool) -> None:
         stats = self.writer.stats
@@ -224,7 +228,11 @@ class _BlockRun:
                     "line": pa.array([block.texts[i] for i in idx], pa.string()),
                 }
             )
-            fast_obs, slow = columnar.fast_parse(self.corr.con, lines)
+            try:
+                fast_obs, slow = columnar.fast_parse(self.corr.con, lines)
+            except duckdb.Error:
+                # never let the fast path cost data: the per-line parser takes the block
+                fast_obs, slow = None, lines.select(["seq"])
             slow_idx = sorted(s - seq0 for s in slow.column("seq").to_pylist())
             if block.problems is not None:
                 slow_idx = sorted(set(slow_idx) | {i for i in range(n) if block.problems[i] is not None})
@@ -243,13 +251,34 @@ class _BlockRun:
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
+        self._block, self._seq0 = block, seq0
         self._correlate(obs, final=final)
 
     def finish(self) -> None:
         self._correlate(pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA), final=True)
 
+    def _resolve(self, table: pa.Table, col: str, seq_col: str) -> pa.Table:
+        """Fill ``col`` (an id or a raw line) where the fast path left it empty, from the
+        line at ``seq_col`` in the current block."""
+        values = table[col].to_pylist()
+        if all(v is not None for v in values):
+            return table
+        block, seq0 = self._block, self._seq0
+        fp = self.info.fingerprint
+        seqs = table[seq_col].to_pylist()
+        for i, v in enumerate(values):
+            if v is None:
+                k = seqs[i] - seq0
+                if col in ("id", "fin_id"):
+                    values[i] = event_id(fp, block.offsets[k])
+                else:
+                    text = block.texts[k]
+                    values[i] = redact(text) if self._hints.get(seqs[i], True) else text
+        idx = table.schema.get_field_index(col)
+        return table.set_column(idx, col, pa.array(values, pa.string()))
+
     def _correlate(self, obs: pa.Table, *, final: bool) -> None:
-        recs, other = self.corr.run(obs, last_seq=self.seq, final=final)
+        recs, other = self.corr.run(obs, last_seq=self.seq, final=final, resolve=self._resolve)
         merged = self.corr.merged - self.merged_seen
         self.merged_seen = self.corr.merged
         if merged:
@@ -262,12 +291,9 @@ class _BlockRun:
             self.writer.add_table(other.select(list(EVENT_FIELDS)))
 
     def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
-        fp = self.info.fingerprint
         seqs = fo["seq"].to_pylist()
         offs = [block.offsets[s - seq0] for s in seqs]
-        texts = [block.texts[s - seq0] for s in seqs]
-        ids = [event_id(fp, o) for o in offs]
-        raws = [redact(t) for t in texts]
+        self._hints = dict(zip(seqs, fo["secret_hint"].to_pylist()))
         nrows = fo.num_rows
         tally = fo["tally"]
         nbytes = pa.compute.if_else(pa.compute.equal(tally, "blob_upload"), pa.scalar(None, pa.int64()), fo["bytes_w"])
@@ -277,7 +303,7 @@ class _BlockRun:
             "mclass": fo["mclass"].cast(pa.int32()),
             "id_seq": fo["seq"],
             "raw_seq": fo["seq"],
-            "id": pa.array(ids, pa.string()),
+            "id": pa.nulls(nrows, pa.string()),
             "timestamp": fo["timestamp"].cast(pa.timestamp("us", tz="UTC")),
             "source": pa.array(["distribution"] * nrows, pa.string()),
             "component": pa.array(["registry"] * nrows, pa.string()),
@@ -302,7 +328,7 @@ class _BlockRun:
             "message": fo["message"].cast(pa.string()),
             "host": pa.nulls(nrows, pa.string()),
             "repeat": pa.array([1] * nrows, pa.int64()),
-            "raw": pa.array(raws, pa.string()),
+            "raw": pa.nulls(nrows, pa.string()),
             "log_file": pa.array([self.info.path] * nrows, pa.string()),
             "log_offset": pa.array(offs, pa.int64()),
         }

@@ -53,6 +53,13 @@ ACCESS_FAST = (
 ACCESS_NAMES = ["ip", "user", "ts", "method", "uri", "status", "bytes", "ua"]
 ROUTE = r"^/v2/(.+?)/(manifests|blobs/uploads|blobs|tags|referrers)(?:/([^?]*))?$"
 
+# Lines that may hold a secret; only these go through redact() in Python. It must be a
+# superset of what regwatch.redact masks (tests/unit/test_fastpath.py checks raw == redact).
+SECRET_HINT = (
+    r"(?i)(?:authorization|pass|pwd|secret|token|api[_-]?key|apikey|credential|signature|x-registry-auth)"
+    r"[^=:\s\"']{0,24}[\"']?\s*[:=]|://[^/\s@]*@|eyJ"
+)
+
 MSG_CLASSES = {
     "authorized request": 1,
     "response completed": 2,
@@ -131,7 +138,7 @@ def _outcome(status: str) -> str:
 
 _DUR = r"^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|μs|ms|s|m|h)$"
 _DUR_MS = (
-    "CAST(regexp_extract(dur, '" + _DUR + "', 1) AS DOUBLE) * CASE regexp_extract(dur, '" + _DUR + "', 2) "
+    "TRY_CAST(regexp_extract(dur, '" + _DUR + "', 1) AS DOUBLE) * CASE regexp_extract(dur, '" + _DUR + "', 2) "
     "WHEN 'ns' THEN 1e-6 WHEN 'us' THEN 1e-3 WHEN 'µs' THEN 1e-3 WHEN 'μs' THEN 1e-3 WHEN 'ms' THEN 1.0 "
     "WHEN 's' THEN 1e3 WHEN 'm' THEN 6e4 ELSE 3.6e6 END"
 )
@@ -266,6 +273,7 @@ appf AS (
            AND (r.kind <> '' OR path IN ('/v2/', '/v2') OR starts_with(path, '/v2/_catalog') OR NOT starts_with(path, '/v2/'))
       ))) AS fast,
     ts AS timestamp, level, msg AS message, mclass,
+    regexp_matches(line, {_sql_str(SECRET_HINT)}) AS secret_hint,
     action,
     {_outcome('status')} AS outcome,
     CASE WHEN mclass = 1 THEN '{Tally.NONE.value}' ELSE {_tally('action', 'status')} END AS tally,
@@ -314,6 +322,7 @@ accf AS (
      AND NOT (action = '{Action.BLOB_UPLOAD.value}' AND contains(query, '_state='))
      AND (r.kind <> '' OR path IN ('/v2/', '/v2') OR starts_with(path, '/v2/_catalog') OR NOT starts_with(path, '/v2/'))) AS fast,
     ts AS timestamp, NULL AS level, NULL AS message, -1 AS mclass,
+    regexp_matches(line, {_sql_str(SECRET_HINT)}) AS secret_hint,
     action,
     {_outcome('status')} AS outcome,
     {_tally('action', 'status')} AS tally,

@@ -209,6 +209,7 @@ class EmbeddedStore:
         if con is None:
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone='UTC'")
+            con.execute("SET memory_limit='256MB'")
             self._local.con = con
         return con
 
