@@ -46,12 +46,15 @@ def open_store(args: argparse.Namespace, config: Config) -> tuple[Store, Path]:
             raise ConfigError(
                 "the Elasticsearch store needs the 'elasticsearch' package; pip install 'regwatch[elasticsearch]'"
             ) from exc
-        store = ElasticsearchStore.from_env(
-            url=url,
-            ca_file=config.store.ca_file,
-            verify_tls=config.store.verify_tls,
-            index_prefix=config.store.index_prefix,
-        )
+        # only what the config sets explicitly overrides the REGWATCH_ES_* environment
+        options: dict[str, Any] = {}
+        if config.store.ca_file:
+            options["ca_file"] = config.store.ca_file
+        if not config.store.verify_tls:
+            options["verify_tls"] = False
+        if config.store.index_prefix != "regwatch":
+            options["index_prefix"] = config.store.index_prefix
+        store = ElasticsearchStore.from_env(url=url, **options)
         state_root = os.environ.get("REGWATCH_STATE") or os.path.expanduser("~/.local/state/regwatch")
         key = hashlib.blake2b(f"{url}|{config.store.index_prefix}".encode(), digest_size=6).hexdigest()
         return store, Path(state_root) / f"es-{key}"

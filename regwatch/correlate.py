@@ -238,6 +238,7 @@ class BlockCorrelator:
         # keep the working set small whatever the input size (peak RSS target: 300 MB)
         self.con.execute("SET memory_limit='160MB'")
         self.con.execute("SET preserve_insertion_order=false")
+        self.con.execute("SET enable_progress_bar=false")
         self._carry_obs: pa.Table | None = None  # app rows of unfinished requests
         self._carry_recs: pa.Table | None = None  # pulls that may still be delete lookups
         self.merged = 0

@@ -210,6 +210,8 @@ class EmbeddedStore:
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone='UTC'")
             con.execute("SET memory_limit='256MB'")
+            con.execute("SET enable_progress_bar=false")
+            con.execute(f"SET temp_directory='{self.path / '.tmp'}'")
             self._local.con = con
         return con
 
@@ -299,7 +301,7 @@ class EmbeddedStore:
             part = fresh.take(pa.array(idx))
             self._write_file(doc, day, part)
 
-    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table) -> None:
+    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table, level: int = 0) -> None:
         rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
         dest = self.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -316,30 +318,59 @@ class EmbeddedStore:
                 "rows": part.num_rows,
                 "min_ts": pc.min(ts).as_py().timestamp(),
                 "max_ts": pc.max(ts).as_py().timestamp(),
+                "level": level,
+            }
+        )
+
+    def _merge_files(self, doc: dict[str, Any], day: str, old: list[dict[str, Any]], level: int) -> None:
+        """One sorted file from ``old``, written by DuckDB straight from Parquet to Parquet
+        (streaming, within its memory limit), then swapped in the manifest."""
+        rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
+        dest = self.path / rel
+        tmp = dest.with_suffix(".tmp")
+        paths = [str(self.path / f["name"]) for f in old]
+        con = self._con()
+        con.execute(
+            f"COPY (SELECT {_COLS} FROM read_parquet($p) ORDER BY timestamp, id) TO '{tmp}' "
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 256000)",
+            {"p": paths},
+        )
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+        names = {f["name"] for f in old}
+        doc["files"] = [f for f in doc["files"] if f["name"] not in names]
+        doc["files"].append(
+            {
+                "name": rel,
+                "day": day,
+                "rows": sum(int(f["rows"]) for f in old),
+                "min_ts": min(f["min_ts"] for f in old),
+                "max_ts": max(f["max_ts"] for f in old),
+                "level": level,
             }
         )
 
     def _maybe_compact(self, doc: dict[str, Any]) -> None:
-        counts: dict[str, int] = {}
-        for f in doc["files"]:
-            counts[f["day"]] = counts.get(f["day"], 0) + 1
-        todo = [d for d, n in counts.items() if n >= self.compact_at]
-        if not todo:
-            self._sweep(doc)
-            return
-        for day in todo:
-            old = [f for f in doc["files"] if f["day"] == day]
-            paths = [str(self.path / f["name"]) for f in old]
-            merged = _arrow(
-                self._con().execute(
-                    f"SELECT {_COLS} FROM read_parquet($p) ORDER BY timestamp, id", {"p": paths}
-                )
-            )
-            doc["files"] = [f for f in doc["files"] if f["day"] != day]
-            self._write_file(doc, day, merged.cast(SCHEMA))
-            now = time.time()
-            doc.setdefault("retired", []).extend({"name": f["name"], "at": now} for f in old)
-        self._save_manifest(doc)
+        """Merge a day's files level by level (log-structured): ``compact_at`` files of
+        level n become one file of level n+1, so a row is rewritten O(log n) times, not
+        on every compaction."""
+        changed = False
+        while True:
+            groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            for f in doc["files"]:
+                groups.setdefault((f["day"], int(f.get("level", 0))), []).append(f)
+            todo = [(k, v) for k, v in groups.items() if len(v) >= self.compact_at]
+            if not todo:
+                break
+            for (day, level), old in todo:
+                names = {f["name"] for f in old}
+                self._merge_files(doc, day, old, level + 1)
+                now = time.time()
+                doc.setdefault("retired", []).extend({"name": n, "at": now} for n in sorted(names))
+                changed = True
+        if changed:
+            self._save_manifest(doc)
         self._sweep(doc)
 
     def _sweep(self, doc: dict[str, Any]) -> None:
@@ -365,12 +396,17 @@ class EmbeddedStore:
         """Merge every day partition into one file (e.g. after a bulk load)."""
         with self._writer():
             doc = self._load_manifest()
-            old_at = self.compact_at
-            self.compact_at = 2
-            try:
-                self._maybe_compact(doc)
-            finally:
-                self.compact_at = old_at
+            days: dict[str, list[dict[str, Any]]] = {}
+            for f in doc["files"]:
+                days.setdefault(f["day"], []).append(f)
+            for day, old in days.items():
+                if len(old) < 2:
+                    continue
+                names = {f["name"] for f in old}
+                self._merge_files(doc, day, old, max(int(f.get("level", 0)) for f in old) + 1)
+                now = time.time()
+                doc.setdefault("retired", []).extend({"name": n, "at": now} for n in sorted(names))
+            self._save_manifest(doc)
 
     # -- read ------------------------------------------------------------------------
     def _where(self, q: Query) -> tuple[str, dict[str, Any]]:
@@ -397,8 +433,11 @@ class EmbeddedStore:
                 if not values:
                     conds.append("FALSE")
                     continue
-                conds.append(f'"{col}" IN (SELECT unnest(${name}))')
-                params[name] = sorted(values)
+                keys = []
+                for i, v in enumerate(sorted(values)):
+                    params[f"{name}_{i}"] = v
+                    keys.append(f"${name}_{i}")
+                conds.append(f'"{col}" IN ({", ".join(keys)})')
         return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
     def search(self, query: Query) -> list[Event]:
