@@ -1,35 +1,63 @@
 """Keep secrets out of stored events and logs.
 
-Redaction runs on every raw line before it is stored or printed: Authorization
-values, passwords, tokens and URL credentials become ``[REDACTED]``.
+Redaction runs on every raw line before it is stored or printed: Authorization and
+X-Registry-Auth values, passwords, tokens and URL credentials become ``[REDACTED]``;
+a quoted value is masked up to its closing quote, spaces included.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "[REDACTED]"
 
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization: Basic xxx / Bearer xxx (header dumps, logfmt, JSON)
+# keys whose values are secrets (as a whole key, or its last part: db_password, user.pass)
+_KEYS = (
+    r"[\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|credential|client_secret"
+    r"|x-amz-signature|x-amz-credential|signature)"
+    r"|(?:[\w.-]*[_.-])?pass"
+)
+# key, then = or :, as in logfmt, query strings, header dumps and JSON
+_KEY = r"""(?:^|[\s?&,{\["'])(?:""" + _KEYS + r""")["']?\s*[:=]\s*"""
+# headers whose whole value is a credential
+_AUTH_KEY = r"(?:(?:proxy-)?authorization|x-registry-auth)"
+
+_KEY_VALUE = re.compile(
+    r"(?i)(" + _KEY + r")"
+    r"""(?:(["'])((?:(?!\2)[^\\\n]|\\.)+)(\2|$)"""  # 2-4: a quoted value
+    r"""|(\\["'])(.+?)(\5|$)"""  # 5-7: an escaped-quoted value
+    r"""|(["']?)(?!\[REDACTED\]|\\["'])[^\s"'&,}\]]+)"""  # 8: a bare value
+)
+
+
+def _mask_key_value(m: re.Match[str]) -> str:
+    if m.group(2) is not None:
+        return m.group(1) + m.group(2) + MASK + m.group(4)
+    if m.group(5) is not None:
+        return m.group(1) + m.group(5) + MASK + m.group(7)
+    return m.group(1) + m.group(8) + MASK
+
+
+_RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    # Authorization: Basic xxx / Bearer xxx, X-Registry-Auth: <base64 JSON> (header dumps,
+    # Go maps, logfmt, JSON); a credential in quotes is masked up to the closing quote
     (
-        re.compile(r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*\[?[\"']?\s*(?:basic|bearer|token|negotiate|digest)?\s*)[^\s\"'\],}]+"),
+        re.compile(
+            r"(?i)(" + _AUTH_KEY + r"""["']?\s*[:=]\s*\[?["']?\s*(?:(?:basic|bearer|token|negotiate|digest)\b\s*)?["']?)"""
+            r"""(?!\[REDACTED\])(?:(?<=")[^"\n]+|(?<=')[^'\n]+|[^\s"'\],}]+)"""
+        ),
         r"\1" + MASK,
     ),
     # "key": "value with spaces" (JSON) for secret-looking keys
     (
-        re.compile(
-            r'(?i)("[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credential|client_secret|signature)"\s*:\s*")((?:[^"\\]|\\.)*)(")'
-        ),
+        re.compile(r'(?i)("(?:' + _KEYS + r')"\s*:\s*")((?:[^"\\]|\\.)*)(")'),
         r"\1" + MASK + r"\3",
     ),
-    # key=value / key: value / "key":"value" for secret-looking keys
-    (
-        re.compile(
-            r"(?i)((?:^|[\s?&,{\[\"'])(?:[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|credential|client_secret|x-amz-signature|x-amz-credential|signature))[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])([^\s\"'&,}\]]+)"
-        ),
-        r"\1" + MASK,
-    ),
+    # key="value with spaces" / key='...' (up to the closing quote), key=\"...\" (inside a
+    # quoted logfmt value), key=value / key: value / "key":"value", for secret-looking keys;
+    # one pass over the line for all three forms
+    (_KEY_VALUE, _mask_key_value),
     # scheme://user:password@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + MASK + "@"),
     # bare JWTs anywhere
@@ -38,12 +66,13 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 _TRIGGER = re.compile(
-    r"(?i)authorization[\"']?\s*[:=]|pass|pwd|secret|token|api[_-]?key|apikey|credential|signature|://|eyJ"
+    r"(?i)authorization[\"']?\s*[:=]|registry-auth|pass|pwd|secret|token|api[_-]?key|apikey|credential|signature|://|eyJ"
 )
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with secrets masked. Cheap when nothing secret-looking is present."""
+    """Return ``text`` with secrets masked. Cheap when nothing secret-looking is present:
+    one regex search, and the rules run only when it finds something."""
     if _TRIGGER.search(text) is None:
         return text
     for pattern, repl in _RULES:

@@ -16,7 +16,7 @@ from itertools import accumulate
 from regwatch.events import DropReason
 from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, _open
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 16 << 20
 _CTRL_BLOCK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -2,18 +2,47 @@
 
 Written as tmp, fsync, rename, so a crash leaves either the old or the new state.
 It moves only after the store has accepted the events before that offset.
+
+Which file an entry belongs to (see "File identity" in ``sources/files.py`` and in
+docs/architecture.md). Given a :class:`~regwatch.sources.files.Fingerprint`, which knows
+its file, :meth:`FileCheckpoint.offset` picks the entry this file continues:
+
+* entries are keyed by fingerprint, and different files can share one. So an entry also
+  stores ``anchor``, a hash of the 4 KiB before its offset, and a file resumes only
+  from an entry whose anchor bytes it holds at that offset, i.e. whose read prefix it
+  extends (the one with the largest offset, if several do). A file that extends none
+  is read from 0 and its commits go to an entry of its own, ``<fingerprint>~<n>``;
+* an entry written while its file's fingerprint was unsettled stores ``head``, the
+  number of bytes that fingerprint covered; a file whose first ``head`` bytes hash to
+  that entry's key is the same file, grown, and resumes from it;
+* an entry written by an older version has no anchor: it is trusted as before, and a
+  file with no entry under its fingerprint also looks under its legacy fingerprint
+  (the hash of its first KiB that those versions used).
+
+A plain ``str`` fingerprint (no file known) gets the old behaviour: the entry under
+that key, unchecked.
+
+Format (version 1; the extra fields are optional): ``{"version": 1, "files": {key:
+{"offset": n, "path": p, "anchor": h, "head": n}}}``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from regwatch.errors import CheckpointError
+from regwatch.sources.files import Fingerprint, anchor, prefix_fingerprints, window
 
 VERSION = 1
+_SEP = "~"  # <fingerprint>~<n>: another file with the same fingerprint
+
+
+def _knows_file(fp: str) -> bool:
+    return isinstance(fp, Fingerprint) and bool(fp.path)
 
 
 class FileCheckpoint:
@@ -22,9 +51,11 @@ class FileCheckpoint:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._state: dict[str, dict[str, Any]] | None = None
+        self._index: dict[str, list[str]] | None = None  # fingerprint → its keys
+        self._heads: set[int] = set()  # the "head" lengths of young entries
 
     def load(self) -> dict[str, dict[str, Any]]:
-        """Fingerprint → {"offset": int, "path": str}. Raises CheckpointError."""
+        """Key → {"offset": int, "path": str[, "anchor": str, "head": int]}. Raises CheckpointError."""
         if self._state is not None:
             return self._state
         try:
@@ -44,18 +75,42 @@ class FileCheckpoint:
         return self._state
 
     def offset(self, fingerprint: str) -> int:
-        entry = self.load().get(fingerprint)
-        return int(entry["offset"]) if entry else 0
+        """Where to resume reading the file ``fingerprint`` was taken from (0: from the start)."""
+        state = self.load()
+        if not _knows_file(fingerprint):
+            entry = state.get(fingerprint)
+            return int(entry["offset"]) if entry else 0
+        source, _ = self._choose(fingerprint)  # type: ignore[arg-type]
+        return int(state[source]["offset"]) if source is not None else 0
 
     def commit(self, positions: dict[str, tuple[str, int]]) -> None:
         """Record ``fingerprint → (path, offset)`` durably. Offsets never move backwards."""
         state = self.load()
         changed = False
         for fp, (path, offset) in positions.items():
-            cur = state.get(fp)
-            if cur is None or int(cur["offset"]) < offset:
-                state[fp] = {"offset": offset, "path": path}
-                changed = True
+            if not _knows_file(fp):
+                cur = state.get(fp)
+                if cur is None or int(cur["offset"]) < offset:
+                    state[fp] = {"offset": offset, "path": path}
+                    changed = True
+                continue
+            assert isinstance(fp, Fingerprint)
+            source, target = self._choose(fp)
+            if target is None:
+                target = self._free_key(fp)
+            self._remember(fp, target, target)  # from now on that entry is this file's
+            cur = state.get(target)
+            if cur is not None and int(cur["offset"]) >= offset:
+                continue
+            entry: dict[str, Any] = {"offset": offset, "path": path}
+            a = anchor(fp.path, fp.gzip, offset)
+            if a is not None:
+                entry["anchor"] = a
+            if not fp.settled:
+                entry["head"] = fp.length
+                self._heads.add(fp.length)
+            state[target] = entry
+            changed = True
         if not changed:
             return
         try:
@@ -68,3 +123,74 @@ class FileCheckpoint:
             os.replace(tmp, self.path)
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {str(self.path)!r}: {exc.strerror or exc}") from exc
+
+    # -- which entry belongs to this file --------------------------------------------
+
+    def _keys(self, base: str) -> list[str]:
+        """The keys stored under fingerprint ``base``: ``base`` and ``base~1``, ``base~2``, ..."""
+        if self._index is None:
+            self._index = {}
+            for k, e in self.load().items():
+                fp, sep, n = k.rpartition(_SEP)
+                self._index.setdefault(fp if sep and n.isdigit() else k, []).append(k)
+                if isinstance(e.get("head"), int):
+                    self._heads.add(e["head"])
+        return self._index.get(base, [])
+
+    def _free_key(self, fp: str) -> str:
+        keys = self._keys(str(fp))
+        key, n = str(fp), 0
+        while key in keys:
+            n += 1
+            key = f"{fp}{_SEP}{n}"
+        keys.append(key)
+        self._index.setdefault(str(fp), keys)  # type: ignore[union-attr]
+        return key
+
+    def _matches(self, fp: Fingerprint, entry: dict[str, Any]) -> bool:
+        """Whether the file holds, just before the entry's offset, the bytes it recorded."""
+        want = entry.get("anchor")
+        if want is None:
+            return True  # written before anchors existed: trusted, as it always was
+        data = window(fp.path, fp.gzip, int(entry["offset"]))
+        return data is not None and hashlib.blake2b(data, digest_size=10).hexdigest() == want
+
+    def _best(self, fp: Fingerprint, keys: list[str], head: int | None = None) -> str | None:
+        state = self.load()
+        found = None
+        # ascending offsets: a gzip file is then decompressed once for all of them
+        for k in sorted(keys, key=lambda k: int(state[k]["offset"])):
+            e = state[k]
+            if head is not None and e.get("head") != head:
+                continue
+            if self._matches(fp, e):
+                found = k
+        return found
+
+    def _remember(self, fp: Fingerprint, source: str | None, target: str | None) -> None:
+        # kept on the fingerprint, which lives for one pass over its file: the entry chosen
+        # when reading starts is the one the commits of that pass go to
+        fp.__dict__.setdefault("_checkpoint_choice", {})[str(self.path)] = (source, target)
+
+    def _choose(self, fp: Fingerprint) -> tuple[str | None, str | None]:
+        """(key to resume from, key to commit to) for the file ``fp`` was taken from."""
+        memo = fp.__dict__.get("_checkpoint_choice", {}).get(str(self.path))
+        if memo is not None:
+            return memo  # type: ignore[no-any-return]
+        state = self.load()
+        own = self._best(fp, self._keys(fp))
+        choice: tuple[str | None, str | None] = (own, own)
+        if own is None:
+            # the same file, read while its fingerprint was unsettled (shorter head)
+            heads = sorted(n for n in self._heads if n < fp.length)
+            for n, key in sorted(prefix_fingerprints(fp.path, fp.gzip, heads).items(), reverse=True):
+                young = self._best(fp, self._keys(key), head=n)
+                if young is not None:
+                    choice = (young, None)
+                    break
+            else:
+                old = state.get(fp.legacy) if fp.legacy and fp.legacy != fp else None
+                if old is not None and "anchor" not in old:
+                    choice = (fp.legacy, None)  # written by a version before file identity
+        self._remember(fp, *choice)
+        return choice

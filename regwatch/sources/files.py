@@ -1,12 +1,47 @@
 """Read log files (plain or gzip) into RawLines, safely.
 
-* a file is known by its fingerprint (a hash of its first bytes), not its name, so a
-  rotated or gzipped copy of the same log maps to the same event ids;
+* a file is known by its content, not its name, so a rotated or gzipped copy of the
+  same log maps to the same checkpoint entry and the same event ids (see "File
+  identity" below, and docs/architecture.md);
 * bad input never raises: NUL-laden or undecodable lines, over-long lines and a
   truncated gzip member become RawLines with ``problem`` set, and the good lines
   around them still come through;
 * a logrus text record whose quoted value holds a raw newline spans two physical
   lines; they are joined into one logical line.
+
+File identity
+-------------
+Only content identifies a file, and a log only grows at its end: an earlier snapshot
+of a log is a prefix of a later one. The fingerprint (``FileInfo.fingerprint``: the
+checkpoint key and, with the byte offset, the base of every event id) must therefore
+be a hash of a prefix that is *settled*, one that appending can no longer change, yet
+long enough to tell different files apart. It is the blake2b of the content up to and
+including the file's first **distinctive line**: a complete line that holds a digit
+(a time, an id, an address; a line without one, such as a CSV header, ``[`` or a
+banner, cannot tell two files apart) and is not one of the lines that
+``registry garbage-collect`` prints identically on every run over the same
+repositories (repository names, ``marking`` lines, the totals, ``eligible for
+deletion`` lines, blank lines). For a log that is its first line; for a GC run it ends
+at the first timed ``Deleting blob`` record. So:
+
+* a log keeps its fingerprint, hence its ids and checkpoint entry, from the moment its
+  first distinctive line is complete, however small it is then, and a rotated or
+  gzipped copy has the same one;
+* two GC runs over unchanged repositories differ in their ``Deleting blob`` records,
+  so they get different fingerprints;
+* at most :data:`FINGERPRINT_MAX` bytes are hashed. A file without a complete
+  distinctive line within them has an *unsettled* fingerprint: the hash of all it
+  holds so far (a GC dry run, a file still being written). It changes as the file
+  grows; the checkpoint records the hashed length of such an entry so that the grown
+  file finds it again (``sources/checkpoint.py``), but events read before it settled
+  get new ids if the file is read again from the start.
+
+What content alone cannot do: two different files whose content is equal up to and
+including their first distinctive line (or over the first FINGERPRINT_MAX bytes) share
+a fingerprint, and their events at equal offsets share ids. The checkpoint keeps such
+files apart (an entry also stores a hash of the 4 KiB before its offset, see
+:func:`anchor`, and a file only resumes from an entry whose bytes it holds there);
+the ids cannot be kept apart at file level.
 """
 
 from __future__ import annotations
@@ -16,6 +51,7 @@ import gzip
 import hashlib
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +60,66 @@ from pathlib import Path
 from regwatch.errors import InputError
 from regwatch.events import DropReason, RawLine
 
-FINGERPRINT_BYTES = 1024
+FINGERPRINT_BYTES = 1024  # the head the fingerprint covered before "File identity" (checkpoint migration)
+FINGERPRINT_MAX = 16 << 20  # at most this much of a file's head is hashed into its fingerprint
+ANCHOR_BYTES = 4096  # bytes before a checkpoint offset that the checkpoint verifies
 MAX_LINE = 1 << 20  # 1 MiB: longer lines are dropped as too_long (their head is kept)
 KEEP_HEAD = 4096
 MAX_JOIN = 64  # physical lines one logical record may span
 CHUNK = 1 << 20
+
+
+class Fingerprint(str):
+    """A file fingerprint: the hex ``str`` used as the checkpoint key and in event ids,
+    which also remembers the file it was taken from, so that the checkpoint can check
+    that an entry stored under it belongs to this file. Anywhere a ``str`` is expected it
+    behaves as one (hashing, equality, formatting and JSON see only the hex value).
+
+    ``path``, ``gzip``: the file. ``length``: how many bytes of its head were hashed.
+    ``settled``: False while the file has no complete distinctive line within
+    FINGERPRINT_MAX bytes (then the whole content was hashed and the fingerprint will
+    change as the file grows). ``legacy``: the fingerprint older versions gave the file
+    (a hash of its first KiB), to find their checkpoint entries.
+    """
+
+    path: str
+    gzip: bool
+    length: int
+    settled: bool
+    legacy: str
+
+    def __new__(
+        cls, value: str, path: str = "", gz: bool = False, length: int = 0, settled: bool = True, legacy: str = ""
+    ) -> "Fingerprint":
+        obj = super().__new__(cls, value)
+        obj.path, obj.gzip, obj.length, obj.settled, obj.legacy = path, gz, length, settled, legacy
+        return obj
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Fingerprint, (str(self), self.path, self.gzip, self.length, self.settled, self.legacy))
+
+
+# Lines `registry garbage-collect` prints the same way on every run over the same
+# repositories (sample_logs/distribution/NOTES.md section 5), and blank lines.
+_ALIKE_IN_EVERY_RUN = re.compile(
+    rb"[ \t]*"
+    rb"|[a-z0-9]+(?:(?:[._]|__|-+|/)[a-z0-9]+)*[ \t]*"
+    rb"|\S+: marking (?:manifest|blob) \S+[ \t]*"
+    rb"|\d+ blobs marked, \d+ blobs and \d+ manifests eligible for deletion[ \t]*"
+    rb"|(?:blob|manifest) eligible for deletion: \S+[ \t]*"
+)
+_DIGIT = re.compile(rb"[0-9]")
+
+
+def _distinctive(line: bytes) -> bool:
+    """A complete line (without its newline) that can tell one file from another."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return _DIGIT.search(line) is not None and _ALIKE_IN_EVERY_RUN.fullmatch(line) is None
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=10).hexdigest() if data else "empty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,20 +248,160 @@ def _open(path: str, gz: bool):  # type: ignore[no-untyped-def]
 
 
 def file_info(path: str) -> FileInfo:
-    """Fingerprint a file by its first (decompressed) bytes. Raises InputError."""
+    """Fingerprint a file by its head (decompressed), see "File identity". Raises InputError."""
     gz = is_gzip(path)
     try:
         size = os.path.getsize(path)
         with _open(path, gz) as fh:
-            try:
-                head = fh.read(FINGERPRINT_BYTES)
-            except (EOFError, OSError, zlib.error):
-                head = b""
+            data, cut, settled = _identity_head(fh)
     except OSError as exc:
         raise InputError(f"cannot read {path!r}: {exc.strerror or exc}") from exc
-    head = head[:FINGERPRINT_BYTES]
-    fp = hashlib.blake2b(head, digest_size=10).hexdigest() if head else "empty"
+    fp = Fingerprint(_hash(data[:cut]), path, gz, cut, settled, _hash(data[:FINGERPRINT_BYTES]))
     return FileInfo(path=path, fingerprint=fp, size=size, gzip=gz)
+
+
+def _identity_head(fh) -> tuple[bytes, int, bool]:  # type: ignore[no-untyped-def]
+    """(the bytes read, how many of them the fingerprint covers, whether that is settled).
+
+    Reads up to the end of the first distinctive line, and at least FINGERPRINT_BYTES
+    (for the legacy fingerprint). See "File identity".
+    """
+    data = bytearray()
+    pos = 0  # the lines before pos are complete and not distinctive
+    cut: int | None = None
+    settled = False
+    eof = False
+    while True:
+        while cut is None:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                if len(data) >= FINGERPRINT_MAX:
+                    cut, settled = FINGERPRINT_MAX, True
+                break
+            if _distinctive(data[pos:nl]):
+                cut, settled = nl + 1, True
+            pos = nl + 1
+        if eof or (cut is not None and len(data) >= FINGERPRINT_BYTES):
+            break
+        try:
+            # 4 KiB first (a log's first line), then doubling up to FINGERPRINT_MAX
+            more = fh.read(min(max(4096, len(data)), FINGERPRINT_MAX - len(data)) or FINGERPRINT_BYTES)
+        except (EOFError, OSError, zlib.error):
+            more = b""
+        if not more:
+            eof = True
+            continue
+        data += more
+    if cut is None:
+        cut = len(data)  # no distinctive line yet: all there is, unsettled
+    return bytes(data), cut, settled
+
+
+def prefix_fingerprints(path: str, gz: bool, lengths: list[int]) -> dict[int, str]:
+    """The fingerprint an unsettled file had when it held exactly ``n`` bytes, for each ``n``
+    in ``lengths`` that this file has; i.e. the hash of its first ``n`` bytes. Never raises."""
+    out: dict[int, str] = {}
+    want = sorted({n for n in lengths if 0 < n <= FINGERPRINT_MAX})
+    if not want:
+        return out
+    h = hashlib.blake2b(digest_size=10)
+    pos = 0
+    try:
+        with _open(path, gz) as fh:
+            for n in want:
+                while pos < n:
+                    got = fh.read(min(1 << 16, n - pos))
+                    if not got:
+                        return out
+                    h.update(got)
+                    pos += len(got)
+                out[n] = h.copy().hexdigest()
+    except (EOFError, OSError, zlib.error):
+        pass
+    return out
+
+
+def window(path: str, gz: bool, offset: int, n: int = ANCHOR_BYTES) -> bytes | None:
+    """The bytes ``[max(0, offset - n), offset)`` of a file's (decompressed) content, or None
+    when it holds fewer than ``offset`` bytes or cannot be read. Never raises."""
+    lo = max(0, offset - n)
+    if not gz:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(lo)
+                data = fh.read(offset - lo)
+        except OSError:
+            return None
+        return data if len(data) == offset - lo else None
+    return _gz_window(path, lo, offset)
+
+
+def anchor(path: str, gz: bool, offset: int) -> str | None:
+    """A hash of the :data:`ANCHOR_BYTES` before ``offset``: what the checkpoint stores to
+    recognise the file an offset belongs to. None when those bytes cannot be read."""
+    data = window(path, gz, offset, ANCHOR_BYTES)
+    return None if data is None else hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+class _GzCursor:
+    """A forward-only position in one gzip file's decompressed content that keeps the
+    :data:`ANCHOR_BYTES` before it. Windows asked at increasing offsets (one checkpoint
+    commit after another) then cost one decompression pass in all, not one per commit.
+    The file is closed between calls; only the decompressor state is kept."""
+
+    def __init__(self, path: str, ident: tuple[int, int, int]) -> None:
+        self.path = path
+        self.ident = ident
+        self.reader = _GzipReader(path)
+        self.comp_pos = 0
+        self.reader._fh.close()
+        self.pos = 0
+        self.tail = b""
+
+    def window(self, lo: int, hi: int) -> bytes | None:
+        if self.pos < hi:
+            try:
+                fh = open(self.path, "rb")
+            except OSError:
+                return None
+            try:
+                fh.seek(self.comp_pos)
+                self.reader._fh = fh
+                while self.pos < hi:
+                    try:
+                        got = self.reader.read(min(CHUNK, hi - self.pos))
+                    except (EOFError, OSError, zlib.error):
+                        got = b""
+                    if not got:
+                        return None
+                    self.pos += len(got)
+                    self.tail = (self.tail + got)[-ANCHOR_BYTES:] if len(got) < ANCHOR_BYTES else got[-ANCHOR_BYTES:]
+            finally:
+                self.comp_pos = fh.tell()
+                fh.close()
+        if self.pos != hi:
+            return None
+        return self.tail[len(self.tail) - (hi - lo) :] if hi > lo else b""
+
+
+_CURSOR: _GzCursor | None = None
+_CURSOR_LOCK = threading.Lock()
+
+
+def _gz_window(path: str, lo: int, hi: int) -> bytes | None:
+    """``window`` for a gzip file, through a one-file cursor (files are ingested one by one)."""
+    global _CURSOR
+    assert hi - lo <= ANCHOR_BYTES
+    with _CURSOR_LOCK:
+        try:
+            st = os.stat(path)
+            ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+            cur = _CURSOR
+            if cur is None or cur.path != path or cur.ident != ident or hi < cur.pos:
+                cur = _CURSOR = _GzCursor(path, ident)
+        except OSError:
+            return None
+        return cur.window(lo, hi)
 
 
 _CTRL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")

@@ -110,12 +110,6 @@ def test_files_of_one_ingest_are_independent_streams(tmp_path: Path) -> None:
         assert got[k] == v + tty[k], k
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: sources/files.py file_info fingerprints whatever head a file has (< 1 KB while it is "
-    "young); once it grows the fingerprint changes, the checkpoint is missed and the whole file is "
-    "read again with new event ids, so its first records count twice",
-)
 def test_young_log_under_one_kilobyte_that_grows_counts_once(tmp_path: Path) -> None:
     first = lib.access_line("10.0.0.1", T_PULL, "GET", "/v2/a/manifests/1", 200, 419, "docker/24")
     p = tmp_path / "registry.log"
@@ -154,12 +148,6 @@ def _gc_run(day: int, deleted: list[str]) -> str:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: two different files with the same first 1 KB (e.g. two garbage-collect runs over "
-    "unchanged repositories) share a fingerprint: the checkpoint of the first makes the second be "
-    "read from the first's end offset, and equal offsets give equal event ids",
-)
 @pytest.mark.parametrize("with_checkpoint", [True, False])
 def test_two_gc_runs_with_the_same_head_are_both_stored(tmp_path: Path, with_checkpoint: bool) -> None:
     a, b = tmp_path / "gc-day1.log", tmp_path / "gc-day2.log"
@@ -194,3 +182,127 @@ def test_rest_of_a_rotated_log_is_read_from_its_gzipped_copy(tmp_path: Path) -> 
     assert second.duplicates == 0
     assert first.events + second.events == 112
     assert top(store) == EXP_TOP
+
+
+# --- file identity (sources/files.py "File identity", sources/checkpoint.py) -------------
+
+
+def test_fingerprint_is_settled_by_the_first_distinctive_line(tmp_path: Path) -> None:
+    import gzip
+
+    from regwatch.sources.files import file_info
+
+    first = lib.access_line("10.0.0.1", T_PULL, "GET", "/v2/a/manifests/1", 200, 419, "docker/24") + "\n"
+    p = tmp_path / "young.log"
+    p.write_text(first)
+    young = file_info(str(p)).fingerprint
+    assert young.settled and young.length == len(first.encode())
+    p.write_text(first + "".join(LINES[i].decode() for i in range(40)))
+    assert file_info(str(p)).fingerprint == young  # growing does not change it
+    z = tmp_path / "young.log.1.gz"
+    z.write_bytes(gzip.compress(p.read_bytes()))
+    assert file_info(str(z)).fingerprint == young  # nor does rotating or compressing
+    # a header line without digits does not count: two CSV exports differ by their first row
+    c1, c2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    c1.write_text("id,operation,username\n1,create,alice\n")
+    c2.write_text("id,operation,username\n2,delete,bob\n")
+    assert file_info(str(c1)).fingerprint != file_info(str(c2)).fingerprint
+    # GC output is settled by its first timed record; before it, unsettled
+    a, b = tmp_path / "gc1.log", tmp_path / "gc2.log"
+    a.write_text(_gc_run(1, ["x1"]))
+    b.write_text(_gc_run(2, ["x1"]))
+    fa, fb = file_info(str(a)).fingerprint, file_info(str(b)).fingerprint
+    assert fa.settled and fb.settled and fa != fb
+    marking = _gc_run(1, [])
+    a.write_text(marking[: marking.index("\n\n") + 1])
+    assert not file_info(str(a)).fingerprint.settled
+
+
+def _resume_lines(path: Path, tmp_path: Path, store, cp: Path) -> int:
+    return ingest([str(path)], store, checkpoint=FileCheckpoint(cp)).lines
+
+
+def test_other_file_with_the_same_fingerprint_is_read_from_the_start(tmp_path: Path) -> None:
+    """Same first line, different content after it: one fingerprint (content alone cannot
+    tell them apart there), but each file resumes only from its own checkpoint entry."""
+    from regwatch.sources.files import file_info
+
+    head = LINES[0]
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"".join(LINES[:120]))
+    b.write_bytes(head + b"".join(LINES[200:260]))
+    assert file_info(str(a)).fingerprint == file_info(str(b)).fingerprint
+    store = lib.new_store(tmp_path / "db")
+    cp = tmp_path / "checkpoint.json"
+    assert ingest([str(a)], store, checkpoint=FileCheckpoint(cp)).lines == 120
+    assert ingest([str(b)], store, checkpoint=FileCheckpoint(cp)).lines == 61  # not from a's offset
+    # each keeps its own entry: reading either again reads at most its held tail
+    again_a = ingest([str(a)], store, checkpoint=FileCheckpoint(cp))
+    again_b = ingest([str(b)], store, checkpoint=FileCheckpoint(cp))
+    assert again_a.lines < 120 and again_b.lines < 61
+    assert again_a.events == again_b.events == 0
+    entries = FileCheckpoint(cp).load()
+    assert len(entries) == 2 and all("anchor" in e for e in entries.values())
+
+
+def test_gc_output_read_before_it_settled_is_resumed_after_it_grew(tmp_path: Path) -> None:
+    from regwatch.sources.files import file_info
+
+    full = _gc_run(1, ["x1", "x2"])
+    cut = full.index("\n\n") + 1  # the marking block only: nothing distinctive yet
+    p = tmp_path / "gc.log"
+    p.write_text(full[:cut])
+    store = lib.new_store(tmp_path / "db")
+    cp = tmp_path / "checkpoint.json"
+    first = ingest([str(p)], store, checkpoint=FileCheckpoint(cp))
+    assert first.lines == full[:cut].count("\n") and first.events == 0
+    before = file_info(str(p)).fingerprint
+    with open(p, "a") as fh:
+        fh.write(full[cut:])
+    after = file_info(str(p)).fingerprint
+    assert not before.settled and after.settled and after != before
+    second = ingest([str(p)], store, checkpoint=FileCheckpoint(cp))
+    assert second.lines == full[cut:].count("\n")  # resumed, not read again from 0
+    evs = store.search(Query())
+    assert sorted(e.action for e in evs) == ["gc_delete_blob", "gc_delete_blob", "gc_summary"]
+    assert ingest([str(p)], store, checkpoint=FileCheckpoint(cp)).events == 0
+
+
+def test_checkpoint_written_before_file_identity_is_still_used(tmp_path: Path) -> None:
+    """A version-1 entry keyed by the old fingerprint (hash of the first KiB), no anchor."""
+    import hashlib
+    import json
+
+    k = _first_boundary_after_pushes()
+    p = tmp_path / "registry.log"
+    p.write_bytes(b"".join(LINES))
+    old_fp = hashlib.blake2b(p.read_bytes()[:1024], digest_size=10).hexdigest()
+    cp = tmp_path / "checkpoint.json"
+    off = len(b"".join(LINES[:k]))
+    cp.write_text(json.dumps({"version": 1, "files": {old_fp: {"offset": off, "path": str(p)}}}))
+    store = lib.new_store(tmp_path / "db")
+    assert ingest([str(p)], store, checkpoint=FileCheckpoint(cp)).lines == len(LINES) - k
+    # from now on the file has an entry under its own fingerprint
+    assert ingest([str(p)], store, checkpoint=FileCheckpoint(cp)).lines < len(LINES) - k
+
+
+def test_gzip_file_committed_in_many_batches_resumes_at_its_last_commit(tmp_path: Path) -> None:
+    import gzip
+
+    from regwatch.sources import files
+
+    z = tmp_path / "registry.log.1.gz"
+    z.write_bytes(gzip.compress(b"".join(LINES)))
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(b"".join(LINES))
+    store = lib.new_store(tmp_path / "db")
+    cp = tmp_path / "checkpoint.json"
+    first = ingest([str(z)], store, checkpoint=FileCheckpoint(cp), options=IngestOptions(batch_size=7))
+    assert first.events == 112
+    (entry,) = FileCheckpoint(cp).load().values()
+    assert entry["anchor"] == files.anchor(str(plain), False, entry["offset"])
+    again = ingest([str(z)], store, checkpoint=FileCheckpoint(cp))
+    assert again.events == 0 and again.lines < len(LINES)
+    # the plain copy continues the same entry
+    assert ingest([str(plain)], store, checkpoint=FileCheckpoint(cp)).events == 0
+    assert len(FileCheckpoint(cp).load()) == 1
