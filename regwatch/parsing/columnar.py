@@ -278,6 +278,7 @@ appf AS (
     {_outcome('status')} AS outcome,
     CASE WHEN mclass = 1 THEN '{Tally.NONE.value}' ELSE {_tally('action', 'status')} END AS tally,
     CASE WHEN mclass = 3 THEN (CASE WHEN auth_user <> '' THEN '{AuthClass.AUTH_FAILURE.value}' ELSE '{AuthClass.ANONYMOUS_DENIAL.value}' END)
+         WHEN mclass = 4 AND (contains(msg, 'invalid token') OR contains(msg, 'malformed token')) THEN '{AuthClass.AUTH_FAILURE.value}'
          WHEN mclass = 4 THEN (CASE WHEN action = '{Action.BASE.value}' THEN '{AuthClass.CHALLENGE.value}' ELSE '{AuthClass.ANONYMOUS_DENIAL.value}' END)
          ELSE '{AuthClass.NONE.value}' END AS auth,
     coalesce(vname, NULLIF(r.name, '')) AS repository,

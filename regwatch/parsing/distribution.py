@@ -66,6 +66,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TTY_LEVELS = {"INFO": "info", "WARN": "warning", "ERRO": "error", "DEBU": "debug", "FATA": "fatal", "PANI": "panic", "TRAC": "trace"}
 
 
+REJECTED_TOKEN_MARKERS = ("invalid token", "malformed token")
+
+
+def rejected_token(msg: str) -> bool:
+    """An ``error authorizing context`` that refused a presented bearer token (as opposed
+    to ``authorization token required``, the challenge to a request that sent none)."""
+    return any(m in msg for m in REJECTED_TOKEN_MARKERS)
+
+
 def _unescape(v: str) -> str:
     if "\\" in v:
         return v.replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n").replace("\\t", "\t")
@@ -220,7 +229,10 @@ def app_event(
         auth = AuthClass.AUTH_FAILURE if user else AuthClass.ANONYMOUS_DENIAL
     elif msg.startswith(MSG_CHALLENGE_PREFIX):
         status = 401
-        auth = auth_class_of(req.action.value, 401, None)
+        if rejected_token(msg):
+            auth = AuthClass.AUTH_FAILURE  # a bearer token was presented and refused
+        else:
+            auth = auth_class_of(req.action.value, 401, None)
     elif msg not in REQUEST_MSGS:
         # other request-scoped app lines (e.g. upload purges, storage errors): not counted
         return drop(line, DropReason.NOISE)

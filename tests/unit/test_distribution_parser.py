@@ -410,11 +410,6 @@ def test_token_required_is_a_challenge_or_anonymous_denial(uri: str, auth: str) 
     assert ev(_token_warning("authorization token required", uri)).auth == auth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parsing/distribution.py classifies every `error authorizing context: ...` warning "
-    "as a header-less 401; a rejected (invalid/untrusted) bearer token is an auth failure (domain.md §2)",
-)
 @pytest.mark.parametrize("uri", ["/v2/", "/v2/a/b/manifests/1"])
 def test_rejected_bearer_token_is_an_auth_failure(uri: str) -> None:
     e = ev(_token_warning("invalid token", uri))

@@ -66,6 +66,8 @@ def _mutate(lines: list[str], seed: int) -> list[str]:
             line = line[: rng.randint(0, len(line))]
         elif r < 0.18:
             line = line.replace("time=\"2026-", "time=\"20x6-")
+        elif r < 0.20:
+            line = line.replace("invalid authorization credential", "invalid token")
         out.append(line)
     return out
 
