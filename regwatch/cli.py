@@ -16,7 +16,7 @@ from typing import Any
 
 from regwatch.clock import Clock, SystemClock
 from regwatch.config import DEFAULT_DB, Config, load_config
-from regwatch.errors import ConfigError, RegwatchError
+from regwatch.errors import ConfigError, RegwatchError, StoreError
 from regwatch.quarantine import Quarantine
 from regwatch.sources.checkpoint import FileCheckpoint
 from regwatch.stores.base import Query, Store
@@ -36,8 +36,11 @@ def _es_url(args: argparse.Namespace, config: Config) -> str | None:
     return None
 
 
-def open_store(args: argparse.Namespace, config: Config) -> tuple[Store, Path]:
-    """The store chosen by flags, config and environment, and its state directory."""
+def open_store(args: argparse.Namespace, config: Config, *, create: bool = True) -> tuple[Store, Path]:
+    """The store chosen by flags, config and environment, and its state directory.
+
+    With ``create=False`` (read-only commands) a missing embedded store is an error
+    rather than a new, empty one: a mistyped --db should not print zeros."""
     url = _es_url(args, config)
     if url:
         try:
@@ -61,6 +64,10 @@ def open_store(args: argparse.Namespace, config: Config) -> tuple[Store, Path]:
     from regwatch.stores.embedded import EmbeddedStore
 
     db = _db_path(args, config)
+    if not create and not (db / "manifest.json").exists() and not (db / "checkpoint.json").exists():
+        raise StoreError(
+            f"no regwatch store at {str(db)!r}; check --db / REGWATCH_DB, or fill it first: regwatch ingest --db {db} PATH..."
+        )
     return EmbeddedStore(db), db
 
 
@@ -123,7 +130,7 @@ def cmd_summary(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     from regwatch.summary import COUNT_KEYS, summarize
 
     q = _query(args, clock)
-    store, _ = open_store(args, config)
+    store, _ = open_store(args, config, create=False)
     try:
         out = summarize(store, q)
     finally:
@@ -150,7 +157,7 @@ def cmd_audit_deletes(args: argparse.Namespace, config: Config, clock: Clock) ->
     if args.format not in ("table", "json", "csv"):
         raise ConfigError(f"unknown output format {args.format!r}; use --format table, json or csv")
     q = _query(args, clock)
-    store, _ = open_store(args, config)
+    store, _ = open_store(args, config, create=False)
     try:
         rows = deletes(store, q)
     finally:

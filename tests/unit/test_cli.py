@@ -332,8 +332,9 @@ def test_regwatch_db_env_in_process(tmp_path: Path, capsys, monkeypatch) -> None
     assert (db / "manifest.json").exists()
     rc, out, _ = run(capsys, "check")
     assert rc == 0 and "112" in out and str(db) in out
-    # --db wins over the environment
-    assert summary_json(capsys, tmp_path / "other")["pulls"] == 0
+    # --db wins over the environment: a store that does not exist is an error, not zeros
+    rc, out, err = run(capsys, "summary", "--db", str(tmp_path / "other"), "--json")
+    assert rc != 0 and str(tmp_path / "other") in err and out == ""
     assert summary_json(capsys, db)["pulls"] == EXP["pulls"]
 
 
