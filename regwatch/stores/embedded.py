@@ -209,7 +209,7 @@ class EmbeddedStore:
         if con is None:
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone='UTC'")
-            con.execute("SET memory_limit='256MB'")
+            con.execute("SET memory_limit='512MB'")
             con.execute("SET enable_progress_bar=false")
             con.execute(f"SET temp_directory='{self.path / '.tmp'}'")
             self._local.con = con
@@ -252,22 +252,35 @@ class EmbeddedStore:
                     str(self.path / f["name"]) for f in doc["files"] if f["day"] in days
                 ]
                 if existing_files:
-                    fresh = con.execute(
-                        f"""SELECT {_COLS} FROM (
-                              SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
-                              FROM batch) b
-                            WHERE rn = 1 AND id NOT IN (
-                              SELECT id FROM read_parquet($files) WHERE id IN (SELECT id FROM batch))
-                            ORDER BY timestamp, id""",
-                        {"files": existing_files},
+                    # the semi join builds its hash table from the (small) batch and streams
+                    # the stored ids past it, so memory stays flat as the store grows
+                    dups = _arrow(
+                        con.execute(
+                            "SELECT DISTINCT id FROM read_parquet($files) WHERE id IN (SELECT id FROM batch)",
+                            {"files": existing_files},
+                        )
                     )
+                    con.register("dups", dups)
+                    try:
+                        fresh = _arrow(
+                            con.execute(
+                                f"""SELECT {_COLS} FROM (
+                                      SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
+                                      FROM batch) b
+                                    WHERE rn = 1 AND id NOT IN (SELECT id FROM dups)
+                                    ORDER BY timestamp, id"""
+                            )
+                        )
+                    finally:
+                        con.unregister("dups")
                 else:
-                    fresh = con.execute(
-                        f"""SELECT {_COLS} FROM (
-                              SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
-                              FROM batch) b WHERE rn = 1 ORDER BY timestamp, id"""
+                    fresh = _arrow(
+                        con.execute(
+                            f"""SELECT {_COLS} FROM (
+                                  SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
+                                  FROM batch) b WHERE rn = 1 ORDER BY timestamp, id"""
+                        )
                     )
-                fresh = _arrow(fresh)
             except duckdb.Error as exc:
                 raise StoreError(f"embedded store write failed: {exc}") from exc
             finally:
