@@ -112,7 +112,7 @@ def fetch_zip(version: str) -> Path:
            "-Dtransitive=false"]
     if "REGWATCH_M2_REPO" in os.environ:
         cmd.append(f"-Dmaven.repo.local={os.environ['REGWATCH_M2_REPO']}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0 or not path.is_file():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
         raise Prerequisite(
@@ -177,7 +177,7 @@ def ensure_home(version: str) -> Path:
 def _java_major(java_home: Path) -> int | None:
     release = java_home / "release"
     if release.is_file():
-        m = re.search(r'^JAVA_VERSION="([^"]+)"', release.read_text(errors="replace"), re.M)
+        m = re.search(r'^JAVA_VERSION="([^"]+)"', release.read_text(errors="replace"), re.MULTILINE)
         if m:
             parts = m.group(1).split(".")
             return int(parts[1]) if parts[0] == "1" else int(re.sub(r"\D.*", "", parts[0]))
@@ -186,7 +186,7 @@ def _java_major(java_home: Path) -> int | None:
         return None
     try:
         out = subprocess.run([str(java), "-version"], capture_output=True, text=True,
-                             timeout=30).stderr
+                             timeout=30, check=False).stderr
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
@@ -300,7 +300,7 @@ def _run_as(user: pwd.struct_passwd | None, argv: list[str], env: dict[str, str]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     else:
         env = {**os.environ, **env}
-    return subprocess.run(argv, env=env, **kw)
+    return subprocess.run(argv, env=env, **kw, check=False)
 
 
 def _make_certs(home: Path, java: Path, certs: Path) -> None:
@@ -314,7 +314,7 @@ def _make_certs(home: Path, java: Path, certs: Path) -> None:
           "--name", "node"], "node.zip"),
     ):
         proc = subprocess.run([tool, *args, "--silent", "--out", str(certs / out)], env=env,
-                              capture_output=True, text=True, timeout=180)
+                              capture_output=True, text=True, timeout=180, check=False)
         if proc.returncode != 0:
             raise StartFailed(f"elasticsearch-certutil {args[0]} failed:\n{proc.stdout}{proc.stderr}")
         with zipfile.ZipFile(certs / out) as zf:

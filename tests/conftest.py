@@ -51,7 +51,7 @@ def _start_es_node(secure: bool) -> dict[str, Any]:
     if secure:
         cmd.append("--secure")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ES_START_TIMEOUT + 900)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ES_START_TIMEOUT + 900, check=False)
     except subprocess.TimeoutExpired:
         es_unavailable(f"{' '.join(cmd)} did not finish")
         raise AssertionError("unreachable")
@@ -68,7 +68,7 @@ def _start_es_node(secure: bool) -> dict[str, Any]:
 def _stop_es_node(info: dict[str, Any]) -> None:
     if info.get("dir"):
         subprocess.run([sys.executable, str(ES_SCRIPT), "stop", "--dir", info["dir"]],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, check=False)
 
 
 def _require_es_client() -> None:

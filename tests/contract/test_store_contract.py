@@ -403,7 +403,7 @@ def test_property_search_and_aggregate_match_reference(
         assert store.aggregate(agg) == reference_aggregate(events, agg), agg
 
 
-_GLOB_REPOS = sorted({"".join(p) for n in range(0, 4) for p in itertools.product("ab/-", repeat=n)}
+_GLOB_REPOS = sorted({"".join(p) for n in range(4) for p in itertools.product("ab/-", repeat=n)}
                      | {"a[b]", "a*b", "a?b", "ab!", "[a]", "a]b", "a\\b", "üb"})
 
 

@@ -28,7 +28,7 @@ WINDOW = ["--since", "1970-01-01T00:00:00Z", "--until", "2100-01-01T00:00:00Z"]
 
 def regwatch(args: list[str], env: dict[str, str], cwd: Path) -> str:
     proc = subprocess.run([sys.executable, "-m", "regwatch", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, f"regwatch {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
     return proc.stdout
 

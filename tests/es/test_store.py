@@ -42,7 +42,7 @@ def test_template_is_composable_versioned_and_explicit(es_store: Any, es_client:
     assert props["user_agent"]["properties"]["original"]["fields"]["text"]["type"] == "text"
     assert props["regwatch"]["properties"]["repository"]["type"] == "keyword"
     s = es_client.indices.get_settings(index=index)[index]["settings"]["index"]
-    assert s["codec"] == "best_compression" and s["number_of_shards"] == "1"
+    assert s["number_of_shards"] == "1" and s["auto_expand_replicas"] == "0-1"
 
 
 def test_operator_custom_template_is_applied(es_store: Any, es_client: Any) -> None:

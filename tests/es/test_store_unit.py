@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("elasticsearch")
 
-from regwatch.errors import ConfigError, StoreUnavailable  # noqa: E402
-from regwatch.events import Event  # noqa: E402
-from regwatch.stores.elasticsearch import (  # noqa: E402
+from regwatch.errors import ConfigError, StoreUnavailable
+from regwatch.events import Event
+from regwatch.stores.elasticsearch import (
     ElasticsearchStore,
+    _dumps,
     from_document,
     glob_to_query,
     glob_to_regexp,
@@ -66,6 +67,16 @@ def test_document_round_trip_of_odd_values() -> None:
         assert back.bytes == 2**80 and back.client_ip == "not an ip"
     assert "source.ip" not in to_document(Event(id="x", timestamp=T, source="s", component="c",
                                                  client_ip="not an ip"))
+
+
+@pytest.mark.parametrize("value", [1, 2**63 - 1, 2**64, -(2**80), "plain", "ünï 😀", "lone \ud800",
+                                   -0.0, 5e-324, None, "\x00\n\"\\"])
+def test_json_bodies_round_trip(value: Any) -> None:
+    import json
+
+    doc = {"a": value, "b": "x"}
+    back = json.loads(_dumps(doc))
+    assert back == doc and type(back["a"]) is type(value)
 
 
 def test_naive_and_other_zone_timestamps_are_utc() -> None:
