@@ -57,7 +57,15 @@ def open_store(args: argparse.Namespace, config: Config, *, create: bool = True)
             options["verify_tls"] = False
         if config.store.index_prefix != "regwatch":
             options["index_prefix"] = config.store.index_prefix
-        store = ElasticsearchStore.from_env(url=url, **options)
+        environ = dict(os.environ)
+        for key, value in (
+            ("REGWATCH_ES_USERNAME", config.store.username),
+            ("REGWATCH_ES_API_KEY_FILE", config.store.api_key_file),
+            ("REGWATCH_ES_PASSWORD_FILE", config.store.password_file),
+        ):
+            if value:
+                environ[key] = str(value)
+        store = ElasticsearchStore.from_env(url=url, environ=environ, **options)
         state_root = os.environ.get("REGWATCH_STATE") or os.path.expanduser("~/.local/state/regwatch")
         key = hashlib.blake2b(f"{url}|{config.store.index_prefix}".encode(), digest_size=6).hexdigest()
         return store, Path(state_root) / f"es-{key}"

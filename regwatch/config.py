@@ -44,6 +44,9 @@ class StoreConfig:
     ca_file: str | None = None
     verify_tls: bool = True
     index_prefix: str = "regwatch"
+    username: str | None = None
+    api_key_file: str | None = None  # secrets are read from files, never from the YAML
+    password_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,9 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         ca_file=s.get("ca_file"),
         verify_tls=verify,
         index_prefix=str(s.get("index_prefix", "regwatch")),
+        username=s.get("username"),
+        api_key_file=s.get("api_key_file"),
+        password_file=s.get("password_file"),
     )
     h = doc.get("harbor") or {}
     host_tz = None
