@@ -160,6 +160,8 @@ CREATE OR REPLACE TEMP TABLE _pairs AS
 """
 
 _EVENT_COLS = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
+_EVENT_COLS_NO_ID_RAW = ", ".join(f'"{f}"' for f in EVENT_FIELDS if f not in ("id", "raw"))
+_EDGE_REQUEST = "component = 'proxy' AND method IS NOT NULL"
 
 
 def _records_sql(carry_from: int | None) -> str:
@@ -298,7 +300,20 @@ class BlockCorrelator:
                 if resolve is not None and self._carry_obs.num_rows:
                     # carried lines leave their block behind: give them their id and raw now
                     self._carry_obs = resolve(resolve(self._carry_obs, "id", "id_seq"), "raw", "raw_seq")
-            other = _arrow(con.execute("SELECT * FROM obs WHERE kind = 'other'"))
+            other = _arrow(
+                con.execute(f"SELECT * FROM obs WHERE kind = 'other' AND NOT ({_EDGE_REQUEST})")
+            )
+            # requests seen at Harbor's proxy are whole records already (one line each);
+            # they join the delete-lookup stage, since they are the counted ones there
+            edge = _arrow(
+                con.execute(
+                    f"""SELECT seq AS ord, seq AS id_seq, seq AS raw_seq, id AS acc_id, id AS fin_id,
+                          raw AS acc_raw, 0 AS nlines, {_EVENT_COLS_NO_ID_RAW}
+                        FROM obs WHERE kind = 'other' AND {_EDGE_REQUEST}"""
+                )
+            )
+            if edge.num_rows:
+                recs = pa.concat_tables([recs, edge], promote_options="permissive") if recs.num_rows else edge
         finally:
             con.unregister("obs")
         if resolve is not None and recs.num_rows:

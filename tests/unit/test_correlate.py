@@ -303,3 +303,24 @@ def test_lookup_rule_with_other_traffic_and_held_pulls(n_between: int) -> None:
     evs = correlate(lines)
     assert len(evs) == n_between + 2
     assert sum(e.tally == "pull" for e in evs) == n_between
+
+
+def test_delete_by_tag_through_harbor_proxy_is_not_a_pull(tmp_path) -> None:
+    """Harbor counts requests at its nginx proxy; the lookup GET before a DELETE is not a pull."""
+    from regwatch.pipeline import ingest
+    from regwatch.stores.embedded import EmbeddedStore
+    from regwatch.summary import summarize
+
+    ua = '"skopeo/1.9.3"'
+    lines = [
+        f'Mar  5 19:03:14 172.18.0.1 proxy[1187]: 10.20.30.41 - "GET /v2/library/nginx/manifests/1.25 HTTP/1.1" 200 1570 "-" {ua} 0.015 0.015 .',
+        f'Mar  5 19:03:14 172.18.0.1 proxy[1187]: 10.20.30.41 - "DELETE /v2/library/nginx/manifests/sha256:{"a" * 64} HTTP/1.1" 202 0 "-" {ua} 0.020 0.020 .',
+        f'Mar  5 19:04:20 172.18.0.1 proxy[1187]: 10.20.30.99 - "GET /v2/library/nginx/manifests/1.25 HTTP/1.1" 200 1570 "-" {ua} 0.015 0.015 .',
+    ]
+    p = tmp_path / "proxy.log"
+    p.write_text("\n".join(lines) + "\n")
+    store = EmbeddedStore(tmp_path / "db")
+    ingest([str(p)], store)
+    s = summarize(store)
+    assert s["deletes"] == 1
+    assert s["pulls"] == 1  # only the other client's GET
