@@ -490,7 +490,13 @@ def _record(
         raw = redact(line_text)
     except ImportError:  # never store an unredacted line
         raw = ""
-    eid = event_id(fingerprint, rid, 0) if rid is not None else event_id(fingerprint, index, 1)
+    # The same audit record exported twice (API JSON, a table dump, ...) must be one event:
+    # its id comes from what the record says, not from the file it was found in.
+    key = "|".join(
+        str(v)
+        for v in (rid, ts.replace(microsecond=0).isoformat(), operation, resource, _s(rec.get("username")))
+    )
+    eid = event_id("harbor-audit|" + key, 0, 2)
     return audit_event(
         event_id_=eid,
         timestamp=ts,
