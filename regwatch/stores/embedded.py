@@ -76,6 +76,21 @@ def _arrow(result: Any) -> pa.Table:
         return result.fetch_arrow_table()
 
 
+def glob_to_like(glob: str) -> str:
+    """A glob without character classes as a LIKE pattern (escape character: backslash)."""
+    out = []
+    for c in glob:
+        if c in "\\%_":
+            out.append("\\" + c)
+        elif c == "*":
+            out.append("%")
+        elif c == "?":
+            out.append("_")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def glob_to_regex(glob: str) -> str:
     """A shell glob as an RE2 pattern with fnmatch.fnmatchcase's meaning (``*`` crosses ``/``,
     a backslash is an ordinary character)."""
@@ -432,8 +447,18 @@ class EmbeddedStore:
             conds.append("timestamp < $until")
             params["until"] = q.until
         if q.repo is not None:
-            conds.append("regexp_full_match(repository, $repo)")
-            params["repo"] = glob_to_regex(q.repo)
+            if "[" in q.repo:
+                # character classes: match the (few) distinct names with fnmatch itself
+                names = self._repos_matching(q.repo)
+                keys = []
+                for i, name in enumerate(names):
+                    params[f"repo_{i}"] = name
+                    keys.append(f"$repo_{i}")
+                conds.append(f"repository IN ({', '.join(keys)})" if keys else "FALSE")
+            else:
+                # LIKE is much cheaper than a regex per row, and means the same for * and ?
+                conds.append("repository LIKE $repo ESCAPE '\\'")
+                params["repo"] = glob_to_like(q.repo)
         if q.user is not None:
             conds.append('"user" = $user')
             params["user"] = q.user
@@ -452,6 +477,16 @@ class EmbeddedStore:
                     keys.append(f"${name}_{i}")
                 conds.append(f'"{col}" IN ({", ".join(keys)})')
         return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+    def _repos_matching(self, glob: str) -> list[str]:
+        import fnmatch
+
+        doc = self._load_manifest()
+        files = self._files(doc)
+        if not files:
+            return []
+        rows = self._run("SELECT DISTINCT repository FROM read_parquet($files) WHERE repository IS NOT NULL", {"files": files})
+        return sorted(r for r in rows.column("repository").to_pylist() if fnmatch.fnmatchcase(r, glob))
 
     def search(self, query: Query) -> list[Event]:
         doc = self._load_manifest()
