@@ -73,7 +73,10 @@ def test_embedded_and_elasticsearch_reports_are_identical(
         again = json.loads(regwatch(["--config", str(config), "ingest", *es, "--json", "--quiet",
                                      "--from-start", str(SAMPLES)], env, tmp_path).strip().splitlines()[-1])
         assert again["events"] == 0
-        assert again["duplicates"] == stats["elasticsearch"]["events"]
+        # every record of the first run comes back as a duplicate, including those that were
+        # already duplicates then (one Harbor audit record found in several export files)
+        first = stats["elasticsearch"]
+        assert again["duplicates"] == first["events"] + first["duplicates"]
     finally:
         es_client.options(ignore_status=404).indices.delete(index=f"{prefix}-events-*")
         es_client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-events")
