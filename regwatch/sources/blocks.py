@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from regwatch.events import DropReason
-from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, _open
+from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, open_at, skip_to
 
 BLOCK_BYTES = 16 << 20
 _CTRL_BLOCK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -58,23 +58,11 @@ def _split(body: bytes, base: int) -> Block:
 
 def read_blocks(info: FileInfo, start: int = 0, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """Blocks of whole lines from byte ``start`` of the (decompressed) stream."""
-    fh = _open(info.path, info.gzip)
+    fh = open_at(info)
     with fh:
-        pos = 0
-        if start:
-            if info.gzip:
-                remaining = start
-                while remaining > 0:
-                    try:
-                        got = fh.read(min(block_bytes, remaining))
-                    except (EOFError, OSError, zlib.error):
-                        return
-                    if not got:
-                        return
-                    remaining -= len(got)
-            else:
-                fh.seek(start)
-            pos = start
+        if not skip_to(fh, info.gzip, start):
+            return
+        pos = start
         carry = b""
         skipping: tuple[bytes, int] | None = None  # head and offset of an over-long line
         while True:

@@ -454,29 +454,41 @@ def read_lines(info: FileInfo, start: int = 0, source: str | None = None) -> Ite
         yield pending
 
 
-def _physical(info: FileInfo, start: int) -> Iterator[tuple[str, int, int, DropReason | None]]:
-    """(text, offset, end, problem) per physical line; never raises on content."""
+def open_at(info: FileInfo):  # type: ignore[no-untyped-def]
+    """Open a file for reading (gzip transparently). Raises InputError."""
     try:
-        fh = _open(info.path, info.gzip)
+        return _open(info.path, info.gzip)
     except OSError as exc:
         raise InputError(f"cannot read {info.path!r}: {exc.strerror or exc}") from exc
+
+
+def skip_to(fh, gz: bool, start: int) -> bool:  # type: ignore[no-untyped-def]
+    """Position ``fh`` at byte ``start`` of the (decompressed) stream; False if it is
+    shorter than that or cut before it."""
+    if not start:
+        return True
+    if not gz:
+        fh.seek(start)
+        return True
+    remaining = start  # gzip streams cannot seek cheaply; skip by reading
+    while remaining > 0:
+        try:
+            got = fh.read(min(CHUNK, remaining))
+        except (EOFError, OSError, zlib.error):
+            return False
+        if not got:
+            return False
+        remaining -= len(got)
+    return True
+
+
+def _physical(info: FileInfo, start: int) -> Iterator[tuple[str, int, int, DropReason | None]]:
+    """(text, offset, end, problem) per physical line; never raises on content."""
+    fh = open_at(info)
     with fh:
-        pos = 0
-        if start:
-            if info.gzip:
-                # gzip streams cannot seek cheaply; skip by reading
-                remaining = start
-                while remaining > 0:
-                    try:
-                        got = fh.read(min(CHUNK, remaining))
-                    except (EOFError, OSError, zlib.error):
-                        return
-                    if not got:
-                        return
-                    remaining -= len(got)
-            else:
-                fh.seek(start)
-            pos = start
+        if not skip_to(fh, info.gzip, start):
+            return
+        pos = start
         buf = b""
         overlong: bytes | None = None  # head of a line that is being skipped
         overlong_off = 0
