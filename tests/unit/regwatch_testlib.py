@@ -38,6 +38,8 @@ SUMMARY_COUNT_KEYS = (
     "bytes_pulled",
     "bytes_pushed",
 )
+# the integer keys the issue requires of `summary --json` (and that *.expected.json carry)
+ISSUE_COUNT_KEYS = tuple(k for k in SUMMARY_COUNT_KEYS if k != "pushes_failed")
 
 # logrus (text formatter) quotes a value when it has a character outside this set
 _BARE = re.compile(r"^[A-Za-z0-9\-._/@^+]*$")

@@ -170,19 +170,7 @@ def test_directories_globs_and_gzip(tmp_path: Path, capsys) -> None:
 
 
 # -- summary ----------------------------------------------------------------------------------
-SUMMARY_KEYS = {
-    "pulls",
-    "pulls_failed",
-    "pushes",
-    "deletes",
-    "deletes_failed",
-    "auth_failures",
-    "anonymous_denials",
-    "challenges",
-    "bytes_pulled",
-    "bytes_pushed",
-    "repositories",
-}
+SUMMARY_KEYS = {*lib.ISSUE_COUNT_KEYS, "repositories"}
 
 
 def test_summary_json_shape(text_db: Path, capsys) -> None:

@@ -16,18 +16,7 @@ import regwatch_testlib as lib
 from regwatch.audit import deletes
 from regwatch.stores.base import Query
 
-COUNTS_IN_EXPECTED = (
-    "pulls",
-    "pulls_failed",
-    "pushes",
-    "deletes",
-    "deletes_failed",
-    "auth_failures",
-    "anonymous_denials",
-    "challenges",
-    "bytes_pulled",
-    "bytes_pushed",
-)
+COUNTS_IN_EXPECTED = lib.ISSUE_COUNT_KEYS
 
 
 @pytest.mark.parametrize("name", lib.REGISTRY_LOGS)
