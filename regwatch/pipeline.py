@@ -31,7 +31,7 @@ from regwatch.events import DropReason, Dropped, Event, IngestStats, RawLine
 from regwatch.formats import make_parser
 from regwatch.quarantine import Quarantine
 from regwatch.sources.checkpoint import FileCheckpoint
-from regwatch.sources.files import FileInfo, expand, file_info, read_lines
+from regwatch.sources.files import FileInfo, expand, file_info
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
@@ -215,7 +215,6 @@ class _BlockRun:
 
     def block(self, block: Block, *, final: bool) -> None:
         stats = self.writer.stats
-        info = self.info
         seq0 = self.seq
         n = len(block)
         self.seq += n
@@ -397,16 +396,6 @@ class _BlockRun:
         if pending is not None:
             emit(pending[0], pending[1])
         return out
-
-
-def _commit_batch(
-    writer: _Writer, corr: Correlator, checkpoint: FileCheckpoint | None, info: FileInfo, end: int
-) -> None:
-    writer.flush()
-    if checkpoint is not None:
-        held = corr.pending_offset()
-        safe = end if held is None else min(end, held)
-        checkpoint.commit({info.fingerprint: (info.path, safe)})
 
 
 def _dropped(line: RawLine, reason: DropReason) -> Dropped:

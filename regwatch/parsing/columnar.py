@@ -18,7 +18,6 @@ checks that on sample_logs/ and synthetic logs.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
@@ -29,23 +28,6 @@ from regwatch.events import Action, AuthClass, Outcome, Tally
 # logrus text: time, level, msg, then keys sorted by name
 _Q = r'(?:"(?:[^"\\]|\\.)*"|[^ "]*)'
 _CQ = r'("(?:[^"\\]|\\.)*"|[^ "]*)'
-_SKIP = r"(?: [a-z_][a-z0-9_.]*=" + _Q + r")*?"
-LOGRUS_KEYS = (
-    "auth.user.name",
-    "err.code",
-    "http.request.id",
-    "http.request.method",
-    "http.request.remoteaddr",
-    "http.request.uri",
-    "http.request.useragent",
-    "http.response.duration",
-    "http.response.status",
-    "http.response.written",
-    "vars.digest",
-    "vars.name",
-    "vars.reference",
-)
-LOGRUS_NAMES = ["time", "level", "msg"] + [k.replace(".", "_") for k in LOGRUS_KEYS]
 ACCESS_FAST = (
     r'^([0-9.]+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) (\S+) [^"]*" ([0-9]{3}) ([0-9]+|-) '
     r'"(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"$'
@@ -60,11 +42,6 @@ SECRET_HINT = (
     r"[^=:\s\"']{0,24}[\"']?\s*[:=]|://[^/\s@]*@|eyJ"
 )
 
-MSG_CLASSES = {
-    "authorized request": 1,
-    "response completed": 2,
-    "response completed with error": 2,
-}
 
 
 def _sql_str(s: str) -> str:
@@ -225,7 +202,7 @@ def _to_arrow(res: Any) -> pa.Table:
         return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()
 
 
-_REQ_COLS = f"""
+_REQ_COLS = """
     split_part(uri, '?', 1) AS path,
     CASE WHEN contains(uri, '?') THEN substr(uri, strpos(uri, '?') + 1) ELSE '' END AS query
 """

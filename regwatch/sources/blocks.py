@@ -1,8 +1,7 @@
 """Read a log file in blocks of whole lines, for the columnar path.
 
-Same guarantees as :func:`regwatch.sources.files.read_lines` (bad bytes, over-long lines
-and a cut gzip never raise and never hide the good lines around them), but the work
-per line is done by bytes methods in C: split, decode and length.
+Bad bytes, over-long lines and a cut gzip never raise and never hide the good lines
+around them; the work per line is done by bytes methods in C: split, decode and length.
 """
 
 from __future__ import annotations

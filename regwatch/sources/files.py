@@ -47,18 +47,16 @@ the ids cannot be kept apart at file level.
 from __future__ import annotations
 
 import glob as _glob
-import gzip
 import hashlib
 import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from regwatch.errors import InputError
-from regwatch.events import DropReason, RawLine
+from regwatch.events import DropReason
 
 FINGERPRINT_BYTES = 1024  # the head the fingerprint covered before "File identity" (checkpoint migration)
 FINGERPRINT_MAX = 16 << 20  # at most this much of a file's head is hashed into its fingerprint
@@ -431,29 +429,6 @@ def _open_quote(text: str) -> bool:
     return text.startswith('time="') and (text.count('"') - text.count('\\"')) % 2 == 1
 
 
-def read_lines(info: FileInfo, start: int = 0, source: str | None = None) -> Iterator[RawLine]:
-    """Logical lines of a file from byte offset ``start`` (of the decompressed stream)."""
-    src = source or info.path
-    fp = info.fingerprint
-    pending: RawLine | None = None
-    joined = 0
-    for text, off, end, problem in _physical(info, start):
-        if pending is not None:
-            if problem is None and joined < MAX_JOIN and _open_quote(pending.text) and not _record_start(text):
-                pending = RawLine(src, info.path, pending.text + "\n" + text, fp, pending.offset, end)
-                joined += 1
-                continue
-            yield pending
-            pending = None
-        if problem is None and _open_quote(text):
-            pending = RawLine(src, info.path, text, fp, off, end)
-            joined = 0
-            continue
-        yield RawLine(src, info.path, text, fp, off, end, problem)
-    if pending is not None:
-        yield pending
-
-
 def open_at(info: FileInfo):  # type: ignore[no-untyped-def]
     """Open a file for reading (gzip transparently). Raises InputError."""
     try:
@@ -480,63 +455,6 @@ def skip_to(fh, gz: bool, start: int) -> bool:  # type: ignore[no-untyped-def]
             return False
         remaining -= len(got)
     return True
-
-
-def _physical(info: FileInfo, start: int) -> Iterator[tuple[str, int, int, DropReason | None]]:
-    """(text, offset, end, problem) per physical line; never raises on content."""
-    fh = open_at(info)
-    with fh:
-        if not skip_to(fh, info.gzip, start):
-            return
-        pos = start
-        buf = b""
-        overlong: bytes | None = None  # head of a line that is being skipped
-        overlong_off = 0
-        truncated = False
-        while True:
-            try:
-                chunk = fh.read(CHUNK)
-            except (EOFError, OSError, zlib.error):
-                chunk = b""
-                truncated = True
-            if not chunk:
-                break
-            data = buf + chunk
-            base = pos - len(buf)
-            i = 0
-            while True:
-                j = data.find(b"\n", i)
-                if j < 0:
-                    break
-                raw = data[i:j]
-                off = base + i
-                if overlong is not None:
-                    yield overlong.decode("utf-8", "replace"), overlong_off, base + j + 1, DropReason.TOO_LONG
-                    overlong = None
-                elif j - i > MAX_LINE:
-                    yield raw[:KEEP_HEAD].decode("utf-8", "replace"), off, base + j + 1, DropReason.TOO_LONG
-                else:
-                    text, problem = _decode(raw)
-                    yield text, off, base + j + 1, problem
-                i = j + 1
-            buf = data[i:]
-            pos += len(chunk)
-            if overlong is None and len(buf) > MAX_LINE:
-                overlong = buf[:KEEP_HEAD]
-                overlong_off = pos - len(buf)
-                buf = b""
-            elif overlong is not None:
-                buf = b""
-        tail_off = pos - len(buf)
-        if overlong is not None:
-            yield overlong.decode("utf-8", "replace"), overlong_off, pos, DropReason.TOO_LONG
-        elif buf:
-            text, problem = _decode(buf)
-            if truncated:
-                problem = DropReason.TRUNCATED
-            yield text, tail_off, pos, problem
-        elif truncated:
-            yield "", pos, pos, DropReason.TRUNCATED
 
 
 def _decode(raw: bytes) -> tuple[str, DropReason | None]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -88,46 +87,6 @@ def glob_to_like(glob: str) -> str:
             out.append("_")
         else:
             out.append(c)
-    return "".join(out)
-
-
-def glob_to_regex(glob: str) -> str:
-    """A shell glob as an RE2 pattern with fnmatch.fnmatchcase's meaning (``*`` crosses ``/``,
-    a backslash is an ordinary character)."""
-    out = ["(?s)"]
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        i += 1
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "[":
-            j = i
-            if j < n and glob[j] == "!":
-                j += 1
-            if j < n and glob[j] == "]":
-                j += 1
-            while j < n and glob[j] != "]":
-                j += 1
-            if j >= n:
-                out.append("\\[")
-            else:
-                body = glob[i:j]
-                i = j + 1
-                neg = body.startswith("!")
-                if neg:
-                    body = body[1:]
-                body = body.replace("\\", "\\\\").replace("^", "\\^")
-                cls = "[" + ("^" if neg else "") + body + "]"
-                try:
-                    re.compile(cls)
-                except re.error:
-                    cls = "[^\\x00-\\x{10FFFF}]"  # an invalid range matches nothing, as in fnmatch
-                out.append(cls)
-        else:
-            out.append(re.escape(c))
     return "".join(out)
 
 
