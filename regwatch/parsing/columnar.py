@@ -26,7 +26,6 @@ import pyarrow as pa
 from regwatch.events import Action, AuthClass, Outcome, Tally
 
 # logrus text: time, level, msg, then keys sorted by name
-_Q = r'(?:"(?:[^"\\]|\\.)*"|[^ "]*)'
 _CQ = r'("(?:[^"\\]|\\.)*"|[^ "]*)'
 ACCESS_FAST = (
     r'^([0-9.]+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) (\S+) [^"]*" ([0-9]{3}) ([0-9]+|-) '
