@@ -111,7 +111,7 @@ def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
     return pa.Table.from_pydict(rows, schema=OBS_SCHEMA)
 
 
-_FIRST = "first({c} ORDER BY seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"
+_FIRST = "arg_min({c}, seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"
 
 _MATCH_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _app AS
@@ -124,14 +124,14 @@ CREATE OR REPLACE TEMP TABLE _g AS
     count(*) AS nlines,
     max({_RANK.format(c='auth')}) AS auth_rank,
     {_FIRST.format(c='"user"')} AS g_user,
-    first(repository ORDER BY seq) FILTER (WHERE mclass = 1 AND NULLIF(repository, '') IS NOT NULL) AS g_repo,
+    arg_min(repository, seq) FILTER (WHERE mclass = 1 AND NULLIF(repository, '') IS NOT NULL) AS g_repo,
     {_FIRST.format(c='reference')} AS g_ref,
     {_FIRST.format(c='digest')} AS g_digest,
     {_FIRST.format(c='request_id')} AS g_rid,
     {_FIRST.format(c='error_code')} AS g_err,
     {_FIRST.format(c='client_ip')} AS g_ip,
     {_FIRST.format(c='user_agent')} AS g_ua,
-    first(duration_ms ORDER BY seq) FILTER (WHERE duration_ms IS NOT NULL) AS g_dur
+    arg_min(duration_ms, seq) FILTER (WHERE duration_ms IS NOT NULL) AS g_dur
   FROM _app GROUP BY rid;
 CREATE OR REPLACE TEMP TABLE _fin AS
   SELECT a.*, g.* EXCLUDE (rid) FROM _app a JOIN _g g ON a.rid = g.rid AND a.seq = g.final_seq;
@@ -235,15 +235,21 @@ class BlockCorrelator:
     """Correlates one stream block by block, carrying unfinished requests forward."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self.con = con or duckdb.connect(":memory:")
-        self.con.execute("SET TimeZone='UTC'")
-        # keep the working set small whatever the input size (peak RSS target: 300 MB)
-        self.con.execute("SET memory_limit='160MB'")
-        self.con.execute("SET preserve_insertion_order=false")
-        self.con.execute("SET enable_progress_bar=false")
+        self.con = con or self.connect()
         self._carry_obs: pa.Table | None = None  # app rows of unfinished requests
         self._carry_recs: pa.Table | None = None  # pulls that may still be delete lookups
         self.merged = 0
+
+    @staticmethod
+    def connect() -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB set up for block work."""
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone='UTC'")
+        # keep the working set small whatever the input size (peak RSS target: 300 MB)
+        con.execute("SET memory_limit='160MB'")
+        con.execute("SET preserve_insertion_order=false")
+        con.execute("SET enable_progress_bar=false")
+        return con
 
     def pending_offset(self) -> int | None:
         offs = []

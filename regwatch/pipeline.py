@@ -8,7 +8,8 @@ lines of a request whose access line has not been read yet).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -173,9 +174,9 @@ def _ingest_file(
     run = _BlockRun(info, parser, writer, use_fast=opts.fmt in (None, "auto", "distribution"))
     last_end = start
     reported = start if not info.gzip else 0
-    for block in read_blocks(info, start):
-        run.block(block, final=False)
-        last_end = block.ends[-1]
+    for parsed in _staged(read_blocks(info, start), run):
+        run.apply(parsed, final=False)
+        last_end = parsed.block.ends[-1]
         if writer.full():
             writer.flush()
             if checkpoint is not None:
@@ -198,6 +199,41 @@ def _ingest_file(
         progress(info.size - reported if info.gzip else last_end - reported)
 
 
+@dataclass
+class _Parsed:
+    """One block after the parse stage."""
+
+    block: Block
+    seq0: int
+    last_seq: int
+    obs: pa.Table
+    hints: dict[int, bool]
+    stats: IngestStats
+    drops: list[Dropped]
+
+
+def _staged(blocks: Iterator[Block], run: _BlockRun) -> Iterator[_Parsed]:
+    """Read and parse the next block on a worker thread while the caller correlates and
+    stores the current one. DuckDB and zlib release the GIL, so the two stages use both
+    cores; order is kept, since one block is parsed at a time, and an error in the
+    worker is raised here."""
+    def step() -> _Parsed | None:
+        block = next(blocks, None)
+        return None if block is None else run.parse(block)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="regwatch-parse") as pool:
+        fut = pool.submit(step)
+        try:
+            while True:
+                parsed = fut.result()
+                if parsed is None:
+                    return
+                fut = pool.submit(step)
+                yield parsed
+        finally:
+            fut.cancel()
+
+
 class _BlockRun:
     """Parses and correlates one file block by block."""
 
@@ -207,6 +243,8 @@ class _BlockRun:
         self.writer = writer
         self.use_fast = use_fast
         self.corr = BlockCorrelator()
+        # the parse stage has its own connection: it may run beside the correlation
+        self.parse_con = BlockCorrelator.connect()
         self.seq = 0
         self.merged_seen = 0
         self._hints: dict[int, bool] = {}
@@ -214,7 +252,14 @@ class _BlockRun:
         self._seq0 = 0
 
     def block(self, block: Block, *, final: bool) -> None:
-        stats = self.writer.stats
+        self.apply(self.parse(block), final=final)
+
+    def parse(self, block: Block) -> _Parsed:
+        """Stage one: parse a block into observation rows. It touches no shared state
+        but the parser's own, so the next block's parse may run while the previous
+        block is correlated and stored (see :func:`_staged`)."""
+        stats = IngestStats()
+        drops: list[Dropped] = []
         seq0 = self.seq
         n = len(block)
         self.seq += n
@@ -228,7 +273,7 @@ class _BlockRun:
                 }
             )
             try:
-                fast_obs, slow = columnar.fast_parse(self.corr.con, lines)
+                fast_obs, slow = columnar.fast_parse(self.parse_con, lines)
             except duckdb.Error:
                 # never let the fast path cost data: the per-line parser takes the block
                 fast_obs, slow = None, lines.select(["seq"])
@@ -238,6 +283,7 @@ class _BlockRun:
         else:
             slow_idx = list(range(n))
         obs_parts = []
+        hints: dict[int, bool] = {}
         if fast_obs is not None and fast_obs.num_rows:
             noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], "noise")).num_rows
             if noise:
@@ -245,16 +291,27 @@ class _BlockRun:
             stats.lines += fast_obs.num_rows
             keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], "noise"))
             if keep.num_rows:
+                hints = dict(zip(keep["seq"].to_pylist(), keep["secret_hint"].to_pylist()))
                 obs_parts.append(self._fast_to_obs(keep, block, seq0))
-        slow_events = self._slow(block, seq0, slow_idx, fast_obs)
+        slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
-        self._block, self._seq0 = block, seq0
-        self._correlate(obs, final=final)
+        return _Parsed(block, seq0, self.seq, obs, hints, stats, drops)
+
+    def apply(self, parsed: _Parsed, *, final: bool) -> None:
+        """Stage two: count, correlate and hand the records to the writer."""
+        stats = self.writer.stats
+        stats.lines += parsed.stats.lines
+        for bucket, into in ((parsed.stats.dropped, stats.dropped), (parsed.stats.ignored, stats.ignored)):
+            for k, v in bucket.items():
+                into[k] = into.get(k, 0) + v
+        self.writer.drops.extend(parsed.drops)
+        self._block, self._seq0, self._hints = parsed.block, parsed.seq0, parsed.hints
+        self._correlate(parsed.obs, last_seq=parsed.last_seq, final=final)
 
     def finish(self) -> None:
-        self._correlate(pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA), final=True)
+        self._correlate(pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA), last_seq=self.seq, final=True)
 
     def _resolve(self, table: pa.Table, col: str, seq_col: str) -> pa.Table:
         """Fill ``col`` (an id or a raw line) where the fast path left it empty, from the
@@ -276,8 +333,8 @@ class _BlockRun:
         idx = table.schema.get_field_index(col)
         return table.set_column(idx, col, pa.array(values, pa.string()))
 
-    def _correlate(self, obs: pa.Table, *, final: bool) -> None:
-        recs, other = self.corr.run(obs, last_seq=self.seq, final=final, resolve=self._resolve)
+    def _correlate(self, obs: pa.Table, *, last_seq: int, final: bool) -> None:
+        recs, other = self.corr.run(obs, last_seq=last_seq, final=final, resolve=self._resolve)
         merged = self.corr.merged - self.merged_seen
         self.merged_seen = self.corr.merged
         if merged:
@@ -292,7 +349,6 @@ class _BlockRun:
     def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
         seqs = fo["seq"].to_pylist()
         offs = [block.offsets[s - seq0] for s in seqs]
-        self._hints = dict(zip(seqs, fo["secret_hint"].to_pylist()))
         nrows = fo.num_rows
         tally = fo["tally"]
         nbytes = pa.compute.if_else(pa.compute.equal(tally, "blob_upload"), pa.scalar(None, pa.int64()), fo["bytes_w"])
@@ -333,9 +389,16 @@ class _BlockRun:
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
 
-    def _slow(self, block: Block, seq0: int, slow_idx: list[int], fast_obs: pa.Table | None) -> list[tuple[int, Event]]:
+    def _slow(
+        self,
+        block: Block,
+        seq0: int,
+        slow_idx: list[int],
+        fast_obs: pa.Table | None,
+        stats: IngestStats,
+        drops: list[Dropped],
+    ) -> list[tuple[int, Event]]:
         """The per-line parser over the lines the fast path left, with record joining."""
-        stats = self.writer.stats
         info = self.info
         out: list[tuple[int, Event]] = []
         fast_ts: list[tuple[int, datetime]] = []
@@ -353,7 +416,7 @@ class _BlockRun:
             stats.lines += 1
             if line.problem is not None:
                 stats.drop(line.problem)
-                self.writer.drops.append(_dropped(line, line.problem))
+                drops.append(_dropped(line, line.problem))
                 return
             if fast_ts and hasattr(dist, "last_ts"):
                 k = bisect.bisect_left(fast_ts, (seq0 + i,)) - 1
@@ -363,7 +426,7 @@ class _BlockRun:
             if isinstance(res, Dropped):
                 stats.drop(res.reason)
                 if not res.intentional:
-                    self.writer.drops.append(res)
+                    drops.append(res)
                 return
             out.append((seq0 + i, res))
 

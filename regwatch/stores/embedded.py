@@ -90,11 +90,6 @@ def glob_to_like(glob: str) -> str:
     return "".join(out)
 
 
-def _day(ts: datetime) -> str:
-    t = ts.astimezone(timezone.utc)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
-
-
 def events_to_table(events: Sequence[Event]) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [getattr(e, name) for e in events] for name in EVENT_FIELDS}
     return pa.Table.from_pydict(cols, schema=SCHEMA)
@@ -280,13 +275,10 @@ class EmbeddedStore:
         return WriteResult(res.written, res.duplicates, tuple(rejected))
 
     def _append(self, doc: dict[str, Any], fresh: pa.Table) -> None:
-        days = [_day(t) for t in fresh["timestamp"].to_pylist()]
-        by_day: dict[str, list[int]] = {}
-        for i, d in enumerate(days):
-            by_day.setdefault(d, []).append(i)
-        for day, idx in by_day.items():
-            part = fresh.take(pa.array(idx))
-            self._write_file(doc, day, part)
+        dates = pc.cast(fresh["timestamp"], pa.date32())
+        for d in pc.unique(dates).to_pylist():
+            part = fresh.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
+            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part)
 
     def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table, level: int = 0) -> None:
         rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
