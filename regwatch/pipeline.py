@@ -17,6 +17,7 @@ from regwatch.config import Config
 import bisect
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
@@ -176,7 +177,7 @@ def _ingest_file(
     reported = start if not info.gzip else 0
     for parsed in _staged(read_blocks(info, start), run):
         run.apply(parsed, final=False)
-        last_end = parsed.block.ends[-1]
+        last_end = int(parsed.block.ends[-1])
         if writer.full():
             writer.flush()
             if checkpoint is not None:
@@ -265,13 +266,16 @@ class _BlockRun:
         self.seq += n
         fast_obs = None
         if self.use_fast and n:
-            idx = range(n) if block.problems is None else [i for i in range(n) if block.problems[i] is None]
-            lines = pa.table(
-                {
-                    "seq": pa.array([seq0 + i for i in idx], pa.int64()),
-                    "line": pa.array([block.texts[i] for i in idx], pa.string()),
-                }
-            )
+            if block.arrow is not None:
+                lines = pa.table({"seq": pa.array(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": block.arrow})
+            else:
+                idx = range(n) if block.problems is None else [i for i in range(n) if block.problems[i] is None]
+                lines = pa.table(
+                    {
+                        "seq": pa.array([seq0 + i for i in idx], pa.int64()),
+                        "line": pa.array([block.texts[i] for i in idx], pa.string()),
+                    }
+                )
             try:
                 fast_obs, slow = columnar.fast_parse(self.parse_con, lines)
             except duckdb.Error:
@@ -326,7 +330,7 @@ class _BlockRun:
             if v is None:
                 k = seqs[i] - seq0
                 if col in ("id", "fin_id"):
-                    values[i] = event_id(fp, block.offsets[k])
+                    values[i] = event_id(fp, int(block.offsets[k]))
                 else:
                     text = block.texts[k]
                     values[i] = redact(text) if self._hints.get(seqs[i], True) else text
@@ -347,8 +351,7 @@ class _BlockRun:
             self.writer.add_table(other.select(list(EVENT_FIELDS)))
 
     def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
-        seqs = fo["seq"].to_pylist()
-        offs = [block.offsets[s - seq0] for s in seqs]
+        offs = np.asarray(block.offsets, dtype=np.int64)[fo["seq"].to_numpy() - seq0]
         nrows = fo.num_rows
         tally = fo["tally"]
         nbytes = pa.compute.if_else(pa.compute.equal(tally, "blob_upload"), pa.scalar(None, pa.int64()), fo["bytes_w"])
@@ -385,7 +388,7 @@ class _BlockRun:
             "repeat": pa.array([1] * nrows, pa.int64()),
             "raw": pa.nulls(nrows, pa.string()),
             "log_file": pa.array([self.info.path] * nrows, pa.string()),
-            "log_offset": pa.array(offs, pa.int64()),
+            "log_offset": pa.array(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
 
@@ -434,7 +437,7 @@ class _BlockRun:
         for i in slow_idx:
             problem = block.problems[i] if block.problems is not None else None
             text = block.texts[i]
-            line = RawLine(info.path, info.path, text, info.fingerprint, block.offsets[i], block.ends[i], problem)
+            line = RawLine(info.path, info.path, text, info.fingerprint, int(block.offsets[i]), int(block.ends[i]), problem)
             if pending is not None:
                 pi, pl = pending
                 if (

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import overload
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from regwatch.events import DropReason
 from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, open_at, skip_to
@@ -19,20 +24,70 @@ BLOCK_BYTES = 16 << 20
 _CTRL_BLOCK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+class _ArrowTexts(Sequence[str]):
+    """``texts`` of a clean block, read from its Arrow array only when asked."""
+
+    def __init__(self, arr: pa.StringArray) -> None:
+        self.arr = arr
+
+    def __len__(self) -> int:
+        return len(self.arr)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return self.arr[i].to_pylist()
+        return self.arr[i].as_py()
+
+
 @dataclass
 class Block:
-    """Whole lines: ``texts[i]`` starts at byte ``offsets[i]`` and ends before ``ends[i]``."""
+    """Whole lines: ``texts[i]`` starts at byte ``offsets[i]`` and ends before ``ends[i]``.
 
-    texts: list[str]
-    offsets: list[int]
-    ends: list[int]
+    A clean block (valid UTF-8, no control bytes, no CR, no over-long line) also has
+    ``arrow``, its lines as one Arrow string array built straight from the bytes read, so
+    the columnar path never makes a Python object per line."""
+
+    texts: Sequence[str]
+    offsets: Sequence[int]
+    ends: Sequence[int]
     problems: list[DropReason | None] | None  # None: every line is clean text
+    arrow: pa.StringArray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
+def _split_arrow(body: bytes, base: int) -> Block | None:
+    """The clean fast case of :func:`_split`, or None when the block needs the per-line care."""
+    if b"\r" in body or _CTRL_BLOCK.search(body) is not None:
+        return None
+    data = body + b"\n"
+    nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    starts = np.empty(len(nl) + 1, np.int64)
+    starts[0] = 0
+    starts[1:] = nl + 1
+    if int(np.diff(starts).max()) > MAX_LINE + 1:
+        return None
+    arr = pa.StringArray.from_buffers(len(nl), pa.py_buffer(starts.astype(np.int32)), pa.py_buffer(data))
+    try:
+        arr.validate(full=True)  # UTF-8
+    except pa.ArrowInvalid:
+        return None
+    arr = pc.utf8_rtrim(arr, characters="\n")
+    ends = base + starts[1:]
+    offsets = base + starts[:-1]
+    return Block(_ArrowTexts(arr), offsets, ends, None, arr)
+
+
 def _split(body: bytes, base: int) -> Block:
+    if len(body) < (1 << 31) - 1:
+        fast = _split_arrow(body, base)
+        if fast is not None:
+            return fast
     raw = body.split(b"\n")
     lens = [len(r) + 1 for r in raw]
     ends = [base + e for e in accumulate(lens)]
