@@ -114,7 +114,7 @@ def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
 _FIRST = "arg_min({c}, seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"
 
 _MATCH_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _app AS
+CREATE OR REPLACE TEMP VIEW _app AS
   SELECT *, coalesce(request_id, 'seq:' || seq) AS rid FROM obs WHERE kind = 'app';
 CREATE OR REPLACE TEMP TABLE _g AS
   SELECT rid,

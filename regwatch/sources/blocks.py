@@ -22,6 +22,8 @@ from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, open_
 
 BLOCK_BYTES = 16 << 20
 _CTRL_BLOCK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# maps every control byte but tab and LF, and CR, to 0 (one C pass instead of a regex scan)
+_CLEAN_TABLE = bytes(0 if (b < 32 and b not in (9, 10)) or b == 127 else 1 for b in range(256))
 
 
 class _ArrowTexts(Sequence[str]):
@@ -63,7 +65,7 @@ class Block:
 
 def _split_arrow(body: bytes, base: int) -> Block | None:
     """The clean fast case of :func:`_split`, or None when the block needs the per-line care."""
-    if b"\r" in body or _CTRL_BLOCK.search(body) is not None:
+    if 0 in body.translate(_CLEAN_TABLE):  # a control byte or CR: per-line care
         return None
     data = body + b"\n"
     nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
