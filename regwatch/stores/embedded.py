@@ -43,6 +43,12 @@ from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteRes
 MANIFEST_VERSION = 1
 COMPACT_AT = 24  # files per day partition before they are merged
 GRACE_SECONDS = 600
+ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in little memory
+# The audit side set: every event with one of these actions is also kept in a small set
+# of its own (``deletes/``), so the DELETE audit, a search for a few rows among millions,
+# reads a few percent of the data instead of all of it.
+SIDE_SET = "deletes"
+SIDE_ACTIONS = frozenset({"delete", "blob_delete"})
 
 _INT = {"status", "bytes", "repeat", "log_offset"}
 _FLOAT = {"duration_ms"}
@@ -138,7 +144,7 @@ class EmbeddedStore:
             with open(self._manifest_path, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except FileNotFoundError:
-            return {"version": MANIFEST_VERSION, "files": [], "retired": []}
+            return {"version": MANIFEST_VERSION, "files": [], "retired": [], "side": {SIDE_SET: sorted(SIDE_ACTIONS)}}
         except (OSError, ValueError) as exc:
             raise StoreCorrupt(
                 f"cannot read {str(self._manifest_path)!r}: {exc}; restore it from backup or re-ingest into a new --db"
@@ -184,9 +190,29 @@ class EmbeddedStore:
             self._local.con = con
         return con
 
-    def _files(self, doc: dict[str, Any], since: datetime | None = None, until: datetime | None = None) -> list[str]:
+    @staticmethod
+    def _side_actions(doc: dict[str, Any]) -> frozenset[str]:
+        """The actions the side set holds; empty for a store made before it existed
+        (its older events are not in it, so it must not be read)."""
+        return frozenset(doc.get("side", {}).get(SIDE_SET, ()))
+
+    def _set_for(self, doc: dict[str, Any], q: Query) -> str:
+        side = self._side_actions(doc)
+        if q.actions and side and q.actions <= side:
+            return SIDE_SET
+        return "events"
+
+    def _files(
+        self,
+        doc: dict[str, Any],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        set_: str = "events",
+    ) -> list[str]:
         out = []
         for f in doc["files"]:
+            if f.get("set", "events") != set_:
+                continue
             if since is not None and f["max_ts"] < since.timestamp():
                 continue
             if until is not None and f["min_ts"] >= until.timestamp():
@@ -218,7 +244,9 @@ class EmbeddedStore:
             con.register("batch", table)
             try:
                 existing_files = [
-                    str(self.path / f["name"]) for f in doc["files"] if f["day"] in days
+                    str(self.path / f["name"])
+                    for f in doc["files"]
+                    if f["day"] in days and f.get("set", "events") == "events"
                 ]
                 if existing_files:
                     # the semi join builds its hash table from the (small) batch and streams
@@ -257,7 +285,14 @@ class EmbeddedStore:
             fresh = fresh.cast(SCHEMA)
             written = fresh.num_rows
             if written:
+                if "side" not in doc and not doc["files"]:
+                    doc["side"] = {SIDE_SET: sorted(SIDE_ACTIONS)}
                 self._append(doc, fresh)
+                side = self._side_actions(doc)
+                if side:
+                    audited = fresh.filter(pc.is_in(fresh["action"], pa.array(sorted(side), pa.string())))
+                    if audited.num_rows:
+                        self._append(doc, audited, SIDE_SET)
                 self._save_manifest(doc)
                 self._maybe_compact(doc)
         return WriteResult(written=written, duplicates=table.num_rows - written)
@@ -274,18 +309,18 @@ class EmbeddedStore:
         res = self.write(good) if good else WriteResult()
         return WriteResult(res.written, res.duplicates, tuple(rejected))
 
-    def _append(self, doc: dict[str, Any], fresh: pa.Table) -> None:
+    def _append(self, doc: dict[str, Any], fresh: pa.Table, set_: str = "events") -> None:
         dates = pc.cast(fresh["timestamp"], pa.date32())
         for d in pc.unique(dates).to_pylist():
             part = fresh.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
-            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part)
+            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part, set_=set_)
 
-    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table, level: int = 0) -> None:
-        rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
+    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table, level: int = 0, set_: str = "events") -> None:
+        rel = f"{set_}/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
         dest = self.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".tmp")
-        pq.write_table(part, tmp, compression="zstd", row_group_size=256_000)
+        pq.write_table(part, tmp, compression="zstd", row_group_size=ROW_GROUP)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -298,13 +333,15 @@ class EmbeddedStore:
                 "min_ts": pc.min(ts).as_py().timestamp(),
                 "max_ts": pc.max(ts).as_py().timestamp(),
                 "level": level,
+                "set": set_,
             }
         )
 
     def _merge_files(self, doc: dict[str, Any], day: str, old: list[dict[str, Any]], level: int) -> None:
         """One sorted file from ``old``, written by DuckDB straight from Parquet to Parquet
         (streaming, within its memory limit), then swapped in the manifest."""
-        rel = f"events/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
+        set_ = old[0].get("set", "events")
+        rel = f"{set_}/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
         dest = self.path / rel
         tmp = dest.with_suffix(".tmp")
         paths = [str(self.path / f["name"]) for f in old]
@@ -315,7 +352,7 @@ class EmbeddedStore:
         try:
             con.execute(
                 f"COPY (SELECT {_COLS} FROM read_parquet($p)) TO '{tmp}' "
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 256000)",
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
                 {"p": paths},
             )
         finally:
@@ -333,6 +370,7 @@ class EmbeddedStore:
                 "min_ts": min(f["min_ts"] for f in old),
                 "max_ts": max(f["max_ts"] for f in old),
                 "level": level,
+                "set": set_,
             }
         )
 
@@ -342,13 +380,13 @@ class EmbeddedStore:
         on every compaction."""
         changed = False
         while True:
-            groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
             for f in doc["files"]:
-                groups.setdefault((f["day"], int(f.get("level", 0))), []).append(f)
+                groups.setdefault((f.get("set", "events"), f["day"], int(f.get("level", 0))), []).append(f)
             todo = [(k, v) for k, v in groups.items() if len(v) >= self.compact_at]
             if not todo:
                 break
-            for (day, level), old in todo:
+            for (_set, day, level), old in todo:
                 names = {f["name"] for f in old}
                 try:
                     self._merge_files(doc, day, old, level + 1)
@@ -386,10 +424,10 @@ class EmbeddedStore:
         """Merge every day partition into one file (e.g. after a bulk load)."""
         with self._writer():
             doc = self._load_manifest()
-            days: dict[str, list[dict[str, Any]]] = {}
+            days: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for f in doc["files"]:
-                days.setdefault(f["day"], []).append(f)
-            for day, old in days.items():
+                days.setdefault((f.get("set", "events"), f["day"]), []).append(f)
+            for (_set, day), old in days.items():
                 if len(old) < 2:
                     continue
                 names = {f["name"] for f in old}
@@ -452,7 +490,8 @@ class EmbeddedStore:
 
     def search(self, query: Query) -> list[Event]:
         doc = self._load_manifest()
-        files = self._files(doc, query.since, query.until)
+        set_ = self._set_for(doc, query)
+        files = self._files(doc, query.since, query.until, set_)
         if not files:
             return []
         where, params = self._where(query)
@@ -461,13 +500,14 @@ class EmbeddedStore:
         if query.limit is not None:
             sql += f" LIMIT {int(query.limit)}"
         params["files"] = files
-        table = self._run(sql, params)
+        table = self._run(sql, params, set_)
         return rows_to_events(table)
 
     def aggregate(self, aggregation: Aggregation) -> list[dict[str, Any]]:
         q = aggregation.query
         doc = self._load_manifest()
-        files = self._files(doc, q.since, q.until)
+        set_ = self._set_for(doc, q)
+        files = self._files(doc, q.since, q.until, set_)
         if not files:
             return []
         where, params = self._where(q)
@@ -483,14 +523,14 @@ class EmbeddedStore:
             f"FROM read_parquet($files){where}{group}"
         )
         params["files"] = files
-        rows = self._run(sql, params).to_pylist()
+        rows = self._run(sql, params, set_).to_pylist()
         return [r for r in rows if r["count"]]
 
     def count(self) -> int:
         doc = self._load_manifest()
-        return sum(int(f["rows"]) for f in doc["files"])
+        return sum(int(f["rows"]) for f in doc["files"] if f.get("set", "events") == "events")
 
-    def _run(self, sql: str, params: dict[str, Any]) -> pa.Table:
+    def _run(self, sql: str, params: dict[str, Any], set_: str = "events") -> pa.Table:
         for attempt in range(3):
             try:
                 return _arrow(self._con().execute(sql, params))
@@ -500,7 +540,7 @@ class EmbeddedStore:
                     raise StoreUnavailable(f"embedded store read failed: {exc}") from exc
                 params = dict(params)
                 doc = self._load_manifest()
-                params["files"] = self._files(doc, params.get("since"), params.get("until"))
+                params["files"] = self._files(doc, params.get("since"), params.get("until"), set_)
                 if not params["files"]:
                     return pa.table({})
             except duckdb.Error as exc:
