@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,18 +101,32 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=SCHEMA)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def rows_to_events(table: pa.Table) -> list[Event]:
-    out = []
-    for row in table.to_pylist():
-        ts = row["timestamp"]
-        if ts is not None and ts.tzinfo is None:
-            row["timestamp"] = ts.replace(tzinfo=timezone.utc)
-        elif ts is not None:
-            row["timestamp"] = ts.astimezone(timezone.utc)
-        if row.get("repeat") is None:
-            row["repeat"] = 1
-        out.append(Event(**row))
-    return out
+    """Rows as Events, column by column (one list per column, then one zip), which is
+    several times quicker than a dict per row for the tens of thousands of rows an
+    audit search can return."""
+    if table.num_rows == 0:
+        return []
+    ts = table.column("timestamp")
+    if not pa.types.is_timestamp(ts.type) or ts.type.tz is None:
+        ts = ts.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))  # naive means UTC
+    elif ts.type.tz != "UTC":
+        ts = ts.cast(pa.timestamp(ts.type.unit, tz="UTC"))
+    cols = []
+    for name in EVENT_FIELDS:
+        if name == "timestamp":
+            micros = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+            cols.append([None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros])
+        elif name == "repeat" and name in table.column_names:
+            cols.append([1 if v is None else v for v in table.column(name).to_pylist()])
+        elif name in table.column_names:
+            cols.append(table.column(name).to_pylist())
+        else:
+            cols.append([1 if name == "repeat" else None] * table.num_rows)
+    return [Event(*vals) for vals in zip(*cols)]
 
 
 class EmbeddedStore:
