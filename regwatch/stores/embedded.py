@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in littl
 # reads a few percent of the data instead of all of it.
 SIDE_SET = "deletes"
 SIDE_ACTIONS = frozenset({"delete", "blob_delete"})
+# The rollup set: per day, the sums of ``repeat`` and ``bytes`` for every combination of
+# these fields, written beside each batch. Aggregations over whole days that filter and
+# group only by them (the summary, dashboards) read it instead of the events.
+ROLLUP_SET = "rollup"
+ROLLUP_DIMS = ("source", "component", "action", "outcome", "tally", "auth", "repository")
+_DAY = timedelta(days=1)
 
 _INT = {"status", "bytes", "repeat", "log_offset"}
 _FLOAT = {"duration_ms"}
@@ -79,6 +86,16 @@ def _arrow(result: Any) -> pa.Table:
         if hasattr(result, "to_arrow_table"):
             return result.to_arrow_table()
         return result.fetch_arrow_table()
+
+
+def _floor_day(t: datetime) -> datetime:
+    t = t.astimezone(timezone.utc)
+    return datetime(t.year, t.month, t.day, tzinfo=timezone.utc)
+
+
+def _ceil_day(t: datetime) -> datetime:
+    f = _floor_day(t)
+    return f if f == t else f + _DAY
 
 
 def glob_to_like(glob: str) -> str:
@@ -158,7 +175,13 @@ class EmbeddedStore:
             with open(self._manifest_path, encoding="utf-8") as fh:
                 doc = json.load(fh)
         except FileNotFoundError:
-            return {"version": MANIFEST_VERSION, "files": [], "retired": [], "side": {SIDE_SET: sorted(SIDE_ACTIONS)}}
+            return {
+                "version": MANIFEST_VERSION,
+                "files": [],
+                "retired": [],
+                "side": {SIDE_SET: sorted(SIDE_ACTIONS)},
+                "rollup": list(ROLLUP_DIMS),
+            }
         except (OSError, ValueError) as exc:
             raise StoreCorrupt(
                 f"cannot read {str(self._manifest_path)!r}: {exc}; restore it from backup or re-ingest into a new --db"
@@ -301,7 +324,11 @@ class EmbeddedStore:
             if written:
                 if "side" not in doc and not doc["files"]:
                     doc["side"] = {SIDE_SET: sorted(SIDE_ACTIONS)}
+                if "rollup" not in doc and not doc["files"]:
+                    doc["rollup"] = list(ROLLUP_DIMS)
                 self._append(doc, fresh)
+                if tuple(doc.get("rollup", ())) == ROLLUP_DIMS:
+                    self._append_rollup(doc, fresh)
                 side = self._side_actions(doc)
                 if side:
                     audited = fresh.filter(pc.is_in(fresh["action"], pa.array(sorted(side), pa.string())))
@@ -329,7 +356,26 @@ class EmbeddedStore:
             part = fresh.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
             self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part, set_=set_)
 
-    def _write_file(self, doc: dict[str, Any], day: str, part: pa.Table, level: int = 0, set_: str = "events") -> None:
+    def _append_rollup(self, doc: dict[str, Any], fresh: pa.Table) -> None:
+        dates = pc.cast(fresh["timestamp"], pa.date32())
+        t = fresh.select(list(ROLLUP_DIMS) + ["repeat", "bytes"]).append_column("day", dates)
+        roll = t.group_by(["day", *ROLLUP_DIMS], use_threads=False).aggregate([("repeat", "sum"), ("bytes", "sum")])
+        roll = roll.rename_columns([{"repeat_sum": "count", "bytes_sum": "bytes"}.get(c, c) for c in roll.column_names])
+        roll = roll.select(["day", *ROLLUP_DIMS, "count", "bytes"])
+        for d in pc.unique(roll["day"]).to_pylist():
+            part = roll.filter(pc.equal(roll["day"], pa.scalar(d, pa.date32())))
+            start = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part, set_=ROLLUP_SET, span=(start, start + _DAY))
+
+    def _write_file(
+        self,
+        doc: dict[str, Any],
+        day: str,
+        part: pa.Table,
+        level: int = 0,
+        set_: str = "events",
+        span: tuple[datetime, datetime] | None = None,
+    ) -> None:
         rel = f"{set_}/day={day}/{time.time_ns():x}-{uuid.uuid4().hex[:8]}.parquet"
         dest = self.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -338,14 +384,17 @@ class EmbeddedStore:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-        ts = part["timestamp"]
+        if span is None:
+            lo, hi = pc.min(part["timestamp"]).as_py().timestamp(), pc.max(part["timestamp"]).as_py().timestamp()
+        else:
+            lo, hi = span[0].timestamp(), span[1].timestamp()
         doc["files"].append(
             {
                 "name": rel,
                 "day": day,
                 "rows": part.num_rows,
-                "min_ts": pc.min(ts).as_py().timestamp(),
-                "max_ts": pc.max(ts).as_py().timestamp(),
+                "min_ts": lo,
+                "max_ts": hi,
                 "level": level,
                 "set": set_,
             }
@@ -364,8 +413,14 @@ class EmbeddedStore:
         # would need memory in proportion to it. Streaming keeps compaction flat.
         con.execute("SET preserve_insertion_order=false")  # lets the COPY stream
         try:
+            select = (
+                f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
+                f"CAST(sum(bytes) AS BIGINT) AS bytes FROM read_parquet($p) GROUP BY ALL"
+                if set_ == ROLLUP_SET
+                else f"SELECT {_COLS} FROM read_parquet($p)"
+            )
             con.execute(
-                f"COPY (SELECT {_COLS} FROM read_parquet($p)) TO '{tmp}' "
+                f"COPY ({select}) TO '{tmp}' "
                 f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
                 {"p": paths},
             )
@@ -517,17 +572,64 @@ class EmbeddedStore:
         table = self._run(sql, params, set_)
         return rows_to_events(table)
 
+    def _rollup_plan(
+        self, doc: dict[str, Any], aggregation: Aggregation
+    ) -> tuple[list[str], list[str], datetime, datetime] | None:
+        """(rollup files of the whole days in range, event files of the partial days at
+        its edges, start and end of the whole days), or None when the rollup cannot answer."""
+        q = aggregation.query
+        if tuple(doc.get("rollup", ())) != ROLLUP_DIMS:
+            return None
+        if q.user is not None or (q.repo is not None and "[" in q.repo) or q.limit is not None:
+            return None
+        if not set(aggregation.group_by) <= set(ROLLUP_DIMS) or self._set_for(doc, q) != "events":
+            return None
+        days = sorted({f["day"] for f in doc["files"] if f.get("set") == ROLLUP_SET})
+        if not days:
+            return None
+        first = datetime.fromisoformat(days[0]).replace(tzinfo=timezone.utc)
+        last = datetime.fromisoformat(days[-1]).replace(tzinfo=timezone.utc) + _DAY
+        lo = first if q.since is None else max(first, _ceil_day(q.since))
+        hi = last if q.until is None else min(last, _floor_day(q.until))
+        if hi <= lo:
+            return None  # no whole day inside the range
+        lo_day, hi_day = f"{lo.year:04d}-{lo.month:02d}-{lo.day:02d}", f"{hi.year:04d}-{hi.month:02d}-{hi.day:02d}"
+
+        def whole(day: str) -> bool:
+            return lo_day <= day < hi_day  # ISO dates with 4-digit years sort as they read
+
+        rolls = [str(self.path / f["name"]) for f in doc["files"] if f.get("set") == ROLLUP_SET and whole(f["day"])]
+        edges = [
+            p
+            for f in doc["files"]
+            if f.get("set", "events") == "events" and not whole(f["day"])
+            for p in self._files({"files": [f]}, q.since, q.until)
+        ]
+        return rolls, edges, lo, hi
+
     def aggregate(self, aggregation: Aggregation) -> list[dict[str, Any]]:
         q = aggregation.query
-        doc = self._load_manifest()
+        for g in aggregation.group_by:
+            if g not in GROUPABLE:
+                raise StoreError(f"cannot group by {g!r}")
+        for attempt in range(3):
+            doc = self._load_manifest()
+            plan = self._rollup_plan(doc, aggregation)
+            if plan is None:
+                break
+            try:
+                return self._aggregate_rollup(aggregation, *plan)
+            except duckdb.IOException as exc:
+                # a compaction retired a file between our manifest read and the scan
+                if attempt == 2:
+                    raise StoreUnavailable(f"embedded store read failed: {exc}") from exc
+            except duckdb.Error as exc:
+                raise StoreError(f"embedded store query failed: {exc}") from exc
         set_ = self._set_for(doc, q)
         files = self._files(doc, q.since, q.until, set_)
         if not files:
             return []
         where, params = self._where(q)
-        for g in aggregation.group_by:
-            if g not in GROUPABLE:
-                raise StoreError(f"cannot group by {g!r}")
         keys = ", ".join(f'"{g}"' for g in aggregation.group_by)
         select = (keys + ", ") if keys else ""
         group = f" GROUP BY {keys} ORDER BY {keys}" if keys else ""
@@ -538,6 +640,36 @@ class EmbeddedStore:
         )
         params["files"] = files
         rows = self._run(sql, params, set_).to_pylist()
+        return [r for r in rows if r["count"]]
+
+    def _aggregate_rollup(
+        self, aggregation: Aggregation, rolls: list[str], edges: list[str], lo: datetime, hi: datetime
+    ) -> list[dict[str, Any]]:
+        q = aggregation.query
+        keys = ", ".join(f'"{g}"' for g in aggregation.group_by)
+        select = (keys + ", ") if keys else ""
+        group = f" GROUP BY {keys}" if keys else ""
+        where, params = self._where(replace(q, since=None, until=None))
+        parts = []
+        if rolls:
+            parts.append(f"SELECT {select}sum(count) AS count, sum(bytes) AS bytes FROM read_parquet($rolls){where}{group}")
+            params["rolls"] = rolls
+        if edges:
+            # the same filters, plus the time range, over the partial days (same names, same values)
+            ewhere, eparams = self._where(q)
+            ewhere = (ewhere + " AND " if ewhere else " WHERE ") + "NOT (timestamp >= $e_lo AND timestamp < $e_hi)"
+            params.update(eparams, e_lo=lo, e_hi=hi, edges=edges)
+            parts.append(
+                f"SELECT {select}sum(repeat) AS count, sum(bytes) AS bytes FROM read_parquet($edges){ewhere}{group}"
+            )
+        if not parts:
+            return []
+        order = f" ORDER BY {keys}" if keys else ""
+        sql = (
+            f"SELECT {select}CAST(coalesce(sum(count), 0) AS BIGINT) AS count, "
+            f"CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes FROM ({' UNION ALL '.join(parts)}){group}{order}"
+        )
+        rows = _arrow(self._con().execute(sql, params)).to_pylist()
         return [r for r in rows if r["count"]]
 
     def count(self) -> int:
