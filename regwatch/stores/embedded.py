@@ -280,18 +280,23 @@ class EmbeddedStore:
             con = self._con()
             con.register("batch", table)
             try:
+                id_lo, id_hi = (v.as_py() for v in pc.min_max(table["id"]).values())
                 existing_files = [
                     str(self.path / f["name"])
                     for f in doc["files"]
-                    if f["day"] in days and f.get("set", "events") == "events"
+                    if f["day"] in days
+                    and f.get("set", "events") == "events"
+                    # a file whose id range misses the batch's holds none of its ids
+                    and not ("min_id" in f and (f["max_id"] < id_lo or f["min_id"] > id_hi))
                 ]
                 if existing_files:
                     # the semi join builds its hash table from the (small) batch and streams
                     # the stored ids past it, so memory stays flat as the store grows
                     dups = _arrow(
                         con.execute(
-                            "SELECT DISTINCT id FROM read_parquet($files) WHERE id IN (SELECT id FROM batch)",
-                            {"files": existing_files},
+                            "SELECT DISTINCT id FROM read_parquet($files) "
+                            "WHERE id BETWEEN $lo AND $hi AND id IN (SELECT id FROM batch)",
+                            {"files": existing_files, "lo": id_lo, "hi": id_hi},
                         )
                     )
                     con.register("dups", dups)
@@ -384,21 +389,15 @@ class EmbeddedStore:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
+        entry: dict[str, Any] = {"name": rel, "day": day, "rows": part.num_rows, "level": level, "set": set_}
         if span is None:
-            lo, hi = pc.min(part["timestamp"]).as_py().timestamp(), pc.max(part["timestamp"]).as_py().timestamp()
+            entry["min_ts"] = pc.min(part["timestamp"]).as_py().timestamp()
+            entry["max_ts"] = pc.max(part["timestamp"]).as_py().timestamp()
         else:
-            lo, hi = span[0].timestamp(), span[1].timestamp()
-        doc["files"].append(
-            {
-                "name": rel,
-                "day": day,
-                "rows": part.num_rows,
-                "min_ts": lo,
-                "max_ts": hi,
-                "level": level,
-                "set": set_,
-            }
-        )
+            entry["min_ts"], entry["max_ts"] = span[0].timestamp(), span[1].timestamp()
+        if "id" in part.column_names:
+            entry["min_id"], entry["max_id"] = (v.as_py() for v in pc.min_max(part["id"]).values())
+        doc["files"].append(entry)
 
     def _merge_files(self, doc: dict[str, Any], day: str, old: list[dict[str, Any]], level: int) -> None:
         """One sorted file from ``old``, written by DuckDB straight from Parquet to Parquet
@@ -440,6 +439,11 @@ class EmbeddedStore:
                 "max_ts": max(f["max_ts"] for f in old),
                 "level": level,
                 "set": set_,
+                **(
+                    {"min_id": min(f["min_id"] for f in old), "max_id": max(f["max_id"] for f in old)}
+                    if all("min_id" in f for f in old)
+                    else {}
+                ),
             }
         )
 

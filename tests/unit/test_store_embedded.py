@@ -328,3 +328,14 @@ def test_rollup_aggregates_equal_a_count_of_the_events(tmp_path: Path, agg: Aggr
     got = s.aggregate(agg)
     key = lambda r: tuple("" if r[g] is None else str(r[g]) for g in agg.group_by)  # noqa: E731
     assert sorted(got, key=key) == _oracle(everything, agg)
+
+
+def test_dedupe_skips_files_by_id_range_but_never_misses_a_duplicate(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "db", compact_at=4)
+    evs = [mk(i) for i in range(1000)]
+    for k in range(0, 1000, 100):
+        assert s.write(evs[k : k + 100]).written == 100
+    mixed = evs[350:360] + evs[720:725] + [mk(i) for i in range(5000, 5007)]
+    r = s.write(mixed)
+    assert (r.written, r.duplicates) == (7, 15)
+    assert s.count() == 1007
