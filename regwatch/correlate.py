@@ -213,7 +213,8 @@ SELECT * FROM merged UNION ALL BY NAME SELECT * FROM apponly UNION ALL BY NAME S
 
 
 _LOOKUP_SQL = f"""
-WITH c AS (
+WITH recs AS (SELECT *, CAST($h AS TIMESTAMPTZ) AS hold_after FROM recs0),
+c AS (
   SELECT *,
     lead(action) OVER w AS n_action, lead(repository) OVER w AS n_repo, lead(timestamp) OVER w AS n_ts
   FROM recs WINDOW w AS (PARTITION BY client_ip, user_agent ORDER BY ord)
@@ -245,8 +246,12 @@ class BlockCorrelator:
         """An in-memory DuckDB set up for block work."""
         con = duckdb.connect(":memory:")
         con.execute("SET TimeZone='UTC'")
-        # keep the working set small whatever the input size (peak RSS target: 300 MB)
-        con.execute("SET memory_limit='160MB'")
+        # keep the working set small whatever the input size (peak RSS target: 300 MB);
+        # run_sql raises it for a statement that needs more
+        con.execute(f"SET memory_limit='{BLOCK_MEMORY_MB}MB'")
+        # one thread each: the parse and correlate stages already run side by side (one
+        # per core), and every DuckDB worker thread keeps its own allocation caches
+        con.execute("SET threads=1")
         con.execute("SET preserve_insertion_order=false")
         con.execute("SET enable_progress_bar=false")
         return con
@@ -276,47 +281,42 @@ class BlockCorrelator:
         con = self.con
         con.register("obs", obs)
         try:
-            con.execute(_MATCH_SQL)
+            run_sql(con, _MATCH_SQL, fetch=False)
             carry_from = None if final else last_seq - CARRY_LINES
-            recs = _arrow(con.execute(_records_sql(carry_from)))
+            recs = run_sql(con, _records_sql(carry_from))
             # lines folded away: every app line of a matched or app-only group but one
             # (the record itself is counted as an event), and incomplete groups
-            nl = _arrow(
-                con.execute(
-                    f"""SELECT
+            nl = run_sql(
+                con,
+                f"""SELECT
                       coalesce(sum(g.nlines) FILTER (WHERE g.rid IN (SELECT rid FROM _pairs)), 0) AS paired,
                       coalesce(sum(g.nlines - 1) FILTER (WHERE g.final_seq IS NOT NULL AND g.rid NOT IN (SELECT rid FROM _pairs)
                                 AND NOT ({'FALSE' if carry_from is None else f'g.first_seq >= {carry_from}'})), 0) AS solo,
                       coalesce(sum(g.nlines) FILTER (WHERE g.final_seq IS NULL
                                 AND NOT ({'FALSE' if carry_from is None else f'g.first_seq >= {carry_from}'})), 0) AS lost
-                    FROM _g g"""
-                )
+                    FROM _g g""",
             ).to_pylist()[0]
             self.merged += int(nl["paired"]) + int(nl["solo"]) + int(nl["lost"])
             if carry_from is None:
                 self._carry_obs = None
             else:
-                self._carry_obs = _arrow(
-                    con.execute(
-                        f"""SELECT o.* FROM obs o WHERE o.kind = 'app' AND coalesce(o.request_id, 'seq:' || o.seq) IN (
-                              SELECT rid FROM _g WHERE first_seq >= {int(carry_from)}
-                                AND rid NOT IN (SELECT rid FROM _pairs))"""
-                    )
+                self._carry_obs = run_sql(
+                    con,
+                    f"""SELECT o.* FROM obs o WHERE o.kind = 'app' AND coalesce(o.request_id, 'seq:' || o.seq) IN (
+                          SELECT rid FROM _g WHERE first_seq >= {int(carry_from)}
+                            AND rid NOT IN (SELECT rid FROM _pairs))""",
                 ).cast(OBS_SCHEMA)
                 if resolve is not None and self._carry_obs.num_rows:
                     # carried lines leave their block behind: give them their id and raw now
                     self._carry_obs = resolve(resolve(self._carry_obs, "id", "id_seq"), "raw", "raw_seq")
-            other = _arrow(
-                con.execute(f"SELECT * FROM obs WHERE kind = 'other' AND NOT ({_EDGE_REQUEST})")
-            )
+            other = run_sql(con, f"SELECT * FROM obs WHERE kind = 'other' AND NOT ({_EDGE_REQUEST})")
             # requests seen at Harbor's proxy are whole records already (one line each);
             # they join the delete-lookup stage, since they are the counted ones there
-            edge = _arrow(
-                con.execute(
-                    f"""SELECT seq AS ord, seq AS id_seq, seq AS raw_seq, id AS acc_id, id AS fin_id,
-                          raw AS acc_raw, 0 AS nlines, {_EVENT_COLS_NO_ID_RAW}
-                        FROM obs WHERE kind = 'other' AND {_EDGE_REQUEST}"""
-                )
+            edge = run_sql(
+                con,
+                f"""SELECT seq AS ord, seq AS id_seq, seq AS raw_seq, id AS acc_id, id AS fin_id,
+                      raw AS acc_raw, 0 AS nlines, {_EVENT_COLS_NO_ID_RAW}
+                    FROM obs WHERE kind = 'other' AND {_EDGE_REQUEST}""",
             )
             if edge.num_rows:
                 recs = pa.concat_tables([recs, edge], promote_options="permissive") if recs.num_rows else edge
@@ -338,18 +338,40 @@ class BlockCorrelator:
         hold_after = None if final else newest - LOOKUP_WINDOW
         con.register("recs0", recs)
         try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE recs AS SELECT *, CAST($h AS TIMESTAMPTZ) AS hold_after FROM recs0",
-                {"h": hold_after},
-            )
-            out = _arrow(con.execute(_LOOKUP_SQL))
+            out = run_sql(con, _LOOKUP_SQL, {"h": hold_after})
         finally:
             con.unregister("recs0")
-        held = out.filter(pa.compute.field("hold"))
-        ready = out.filter(~pa.compute.field("hold"))
+        hold = pa.compute.and_kleene(out["hold"], pa.compute.is_valid(out["hold"]))  # null -> false
+        held = out.filter(hold)
+        ready = out.filter(pa.compute.invert(hold))
         helper_cols = ["hold", "hold_after", "is_lookup"]
         self._carry_recs = held.drop_columns(helper_cols) if held.num_rows else None
         return ready.drop_columns(helper_cols)
+
+
+BLOCK_MEMORY_MB = 64
+
+
+def run_sql(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None, *, fetch: bool = True
+) -> Any:
+    """Run (and fetch) a statement of the block stages within the connection's memory
+    limit. A block that needs more (very many short lines, say) gets the limit doubled
+    for that statement, up to 2 GB, rather than failing the ingest."""
+    limit = BLOCK_MEMORY_MB
+    try:
+        while True:
+            try:
+                res = con.execute(sql) if params is None else con.execute(sql, params)
+                return _arrow(res) if fetch else None
+            except duckdb.OutOfMemoryException:
+                if limit >= 2048:
+                    raise
+                limit *= 2
+                con.execute(f"SET memory_limit='{limit}MB'")
+    finally:
+        if limit != BLOCK_MEMORY_MB:
+            con.execute(f"SET memory_limit='{BLOCK_MEMORY_MB}MB'")
 
 
 def _arrow(res: Any) -> pa.Table:

@@ -267,7 +267,7 @@ class _BlockRun:
         fast_obs = None
         if self.use_fast and n:
             if block.arrow is not None:
-                lines = pa.table({"seq": pa.array(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": block.arrow})
+                lines = pa.table({"seq": _int64(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": block.arrow})
             else:
                 idx = range(n) if block.problems is None else [i for i in range(n) if block.problems[i] is None]
                 lines = pa.table(
@@ -388,7 +388,7 @@ class _BlockRun:
             "repeat": pa.array([1] * nrows, pa.int64()),
             "raw": pa.nulls(nrows, pa.string()),
             "log_file": pa.array([self.info.path] * nrows, pa.string()),
-            "log_offset": pa.array(offs),
+            "log_offset": _int64(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
 
@@ -462,6 +462,13 @@ class _BlockRun:
         if pending is not None:
             emit(pending[0], pending[1])
         return out
+
+
+def _int64(values: np.ndarray) -> pa.Array:
+    """A numpy int64 array as Arrow, without a copy (and without ``pa.array``, which
+    imports pandas to check its argument: tens of MB of memory the ingest does not need)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def _dropped(line: RawLine, reason: DropReason) -> Dropped:

@@ -185,11 +185,16 @@ def fast_parse(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[pa.Tabl
         lines = pa.Table.from_batches(lines.to_batches(max_chunksize=max(4096, lines.num_rows // 16)))
     con.register("lines", lines)
     try:
-        obs = _to_arrow(con.execute(_OBS_SQL))
+        from regwatch.correlate import run_sql
+
+        obs = run_sql(con, _OBS_SQL)
     finally:
         con.unregister("lines")
-    fast = obs.filter(pa.compute.field("fast"))
-    slow = obs.filter(~pa.compute.field("fast")).select(["seq"])
+    # boolean masks, not expressions: an expression filter loads pyarrow.dataset (and
+    # pandas with it), tens of MB the ingest does not otherwise need
+    mask = pa.compute.and_kleene(obs["fast"], pa.compute.is_valid(obs["fast"]))  # null -> false
+    fast = obs.filter(mask)
+    slow = obs.filter(pa.compute.invert(mask)).select(["seq"])
     return fast.drop_columns(["fast"]), slow
 
 

@@ -312,6 +312,9 @@ class EmbeddedStore:
                         )
                     finally:
                         con.unregister("dups")
+                elif pc.count_distinct(table["id"]).as_py() == table.num_rows:
+                    # the usual case (a log read forward): nothing to remove, only to sort
+                    fresh = table.sort_by([("timestamp", "ascending"), ("id", "ascending")])
                 else:
                     fresh = _arrow(
                         con.execute(

@@ -324,3 +324,23 @@ def test_delete_by_tag_through_harbor_proxy_is_not_a_pull(tmp_path) -> None:
     s = summarize(store)
     assert s["deletes"] == 1
     assert s["pulls"] == 1  # only the other client's GET
+
+
+def test_block_statements_get_more_memory_instead_of_failing(monkeypatch) -> None:
+    """A block that needs more than the stage's memory limit is retried with the limit
+    doubled (and the limit is put back after), so an odd block never fails the ingest."""
+    import duckdb
+
+    from regwatch import correlate
+
+    monkeypatch.setattr(correlate, "BLOCK_MEMORY_MB", 1)
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    con.execute("SET temp_directory=''")  # no spilling: only more memory helps
+    con.execute("SET memory_limit='1MB'")
+    sql = "SELECT i, repeat('x', 200) || i AS s FROM range(300000) t(i) ORDER BY s DESC"
+    with pytest.raises(duckdb.OutOfMemoryException):
+        con.execute(sql).fetchall()
+    t = correlate.run_sql(con, sql)
+    assert t.num_rows == 300000
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("976.5 KiB", "1.0 MiB", "1MB")
