@@ -627,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--no-compact", action="store_true", help="skip the compact() size measurement")
     ap.add_argument("--no-sqlite", action="store_true")
+    ap.add_argument("--no-stress", action="store_true",
+                    help="skip the stress run (compact_at=2 on the full store, which can take very long)")
     ap.add_argument("--conc-batches", type=int, default=25)
     ap.add_argument("--conc-size", type=int, default=20_000)
     ap.add_argument("--keep", action="store_true", help="keep the stores under --out")
@@ -718,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
 
         day = (end - timedelta(days=1)).strftime("%Y-%m-%d")
         r["concurrency"] = []
-        for stress in (False, True):
+        for stress in (False,) if a.no_stress else (False, True):
             c = concurrency(store_dir, a.seed + (7 if stress else 0), a.conc_batches, a.conc_size, day, stress)
             r["concurrency"].append(c)
             print(f"# concurrency ({'stress' if stress else 'default'}): reader {c['reader']}, writer "

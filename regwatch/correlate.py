@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from regwatch.duck import BLOCK_MEMORY_MB, run_sql
 from regwatch.events import EVENT_FIELDS, Event
 
 LOOKUP_WINDOW = timedelta(seconds=10)
@@ -347,31 +348,6 @@ class BlockCorrelator:
         helper_cols = ["hold", "hold_after", "is_lookup"]
         self._carry_recs = held.drop_columns(helper_cols) if held.num_rows else None
         return ready.drop_columns(helper_cols)
-
-
-BLOCK_MEMORY_MB = 64
-
-
-def run_sql(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None, *, fetch: bool = True
-) -> Any:
-    """Run (and fetch) a statement of the block stages within the connection's memory
-    limit. A block that needs more (very many short lines, say) gets the limit doubled
-    for that statement, up to 2 GB, rather than failing the ingest."""
-    limit = BLOCK_MEMORY_MB
-    try:
-        while True:
-            try:
-                res = con.execute(sql) if params is None else con.execute(sql, params)
-                return _arrow(res) if fetch else None
-            except duckdb.OutOfMemoryException:
-                if limit >= 2048:
-                    raise
-                limit *= 2
-                con.execute(f"SET memory_limit='{limit}MB'")
-    finally:
-        if limit != BLOCK_MEMORY_MB:
-            con.execute(f"SET memory_limit='{BLOCK_MEMORY_MB}MB'")
 
 
 def _arrow(res: Any) -> pa.Table:

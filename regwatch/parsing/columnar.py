@@ -23,6 +23,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from regwatch.duck import run_sql
+
 from regwatch.events import Action, AuthClass, Outcome, Tally
 
 # logrus text: time, level, msg, then keys sorted by name
@@ -185,8 +187,6 @@ def fast_parse(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[pa.Tabl
         lines = pa.Table.from_batches(lines.to_batches(max_chunksize=max(4096, lines.num_rows // 16)))
     con.register("lines", lines)
     try:
-        from regwatch.correlate import run_sql
-
         obs = run_sql(con, _OBS_SQL)
     finally:
         con.unregister("lines")

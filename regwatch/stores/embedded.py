@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from regwatch.duck import run_sql
 from regwatch.errors import StoreCorrupt, StoreError, StoreUnavailable
 from regwatch.events import EVENT_FIELDS, Event
 from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteResult
@@ -44,6 +45,8 @@ from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteRes
 MANIFEST_VERSION = 1
 COMPACT_AT = 24  # files per day partition before they are merged
 GRACE_SECONDS = 600
+STORE_MEMORY_MB = 512  # queries (reads run in the CLI, dashboard and notebooks)
+MERGE_MEMORY_MB = 96  # a compaction inside the ingest
 ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in little memory
 # The audit side set: every event with one of these actions is also kept in a small set
 # of its own (``deletes/``), so the DELETE audit, a search for a few rows among millions,
@@ -221,7 +224,7 @@ class EmbeddedStore:
         if con is None:
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone='UTC'")
-            con.execute("SET memory_limit='512MB'")
+            con.execute(f"SET memory_limit='{STORE_MEMORY_MB}MB'")
             con.execute("SET enable_progress_bar=false")
             con.execute(f"SET temp_directory='{self.path / '.tmp'}'")
             self._local.con = con
@@ -414,6 +417,10 @@ class EmbeddedStore:
         # No global ORDER BY: each input is already sorted, and a sort of a large level
         # would need memory in proportion to it. Streaming keeps compaction flat.
         con.execute("SET preserve_insertion_order=false")  # lets the COPY stream
+        # one thread and a small limit: a merge is a background chore of the writer, and
+        # it must not lift the ingest's peak memory (run_sql raises the limit if it must)
+        con.execute("SET threads=1")
+        con.execute(f"SET memory_limit='{MERGE_MEMORY_MB}MB'")
         try:
             select = (
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
@@ -421,13 +428,17 @@ class EmbeddedStore:
                 if set_ == ROLLUP_SET
                 else f"SELECT {_COLS} FROM read_parquet($p)"
             )
-            con.execute(
-                f"COPY ({select}) TO '{tmp}' "
-                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
+            run_sql(
+                con,
+                f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
                 {"p": paths},
+                fetch=False,
+                base_mb=MERGE_MEMORY_MB,
             )
         finally:
             con.execute("SET preserve_insertion_order=true")
+            con.execute("RESET threads")
+            con.execute(f"SET memory_limit='{STORE_MEMORY_MB}MB'")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)

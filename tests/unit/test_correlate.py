@@ -331,7 +331,7 @@ def test_block_statements_get_more_memory_instead_of_failing(monkeypatch) -> Non
     doubled (and the limit is put back after), so an odd block never fails the ingest."""
     import duckdb
 
-    from regwatch import correlate
+    from regwatch import duck as correlate
 
     monkeypatch.setattr(correlate, "BLOCK_MEMORY_MB", 1)
     con = duckdb.connect()
