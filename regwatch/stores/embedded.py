@@ -91,6 +91,12 @@ def _arrow(result: Any) -> pa.Table:
         return result.fetch_arrow_table()
 
 
+def _partition_keys(dates: Any, set_: str) -> pa.Array:
+    """The partition of each date: YYYY-MM-DD for the events, YYYY-MM for the small sets."""
+    keys = pc.strftime(dates, format="%Y-%m-%d" if set_ == "events" else "%Y-%m")
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+
+
 def _floor_day(t: datetime) -> datetime:
     t = t.astimezone(timezone.utc)
     return datetime(t.year, t.month, t.day, tzinfo=timezone.utc)
@@ -362,10 +368,12 @@ class EmbeddedStore:
         return WriteResult(res.written, res.duplicates, tuple(rejected))
 
     def _append(self, doc: dict[str, Any], fresh: pa.Table, set_: str = "events") -> None:
-        dates = pc.cast(fresh["timestamp"], pa.date32())
-        for d in pc.unique(dates).to_pylist():
-            part = fresh.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
-            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part, set_=set_)
+        """Write ``fresh`` split by partition: a day for the events, a month for the small
+        sets (a day of deletes is a few thousand rows; a file per day would leave a
+        search opening a hundred small files)."""
+        keys = _partition_keys(pc.cast(fresh["timestamp"], pa.date32()), set_)
+        for k in pc.unique(keys).to_pylist():
+            self._write_file(doc, k, fresh.filter(pc.equal(keys, k)), set_=set_)
 
     def _append_rollup(self, doc: dict[str, Any], fresh: pa.Table) -> None:
         dates = pc.cast(fresh["timestamp"], pa.date32())
@@ -373,10 +381,12 @@ class EmbeddedStore:
         roll = t.group_by(["day", *ROLLUP_DIMS], use_threads=False).aggregate([("repeat", "sum"), ("bytes", "sum")])
         roll = roll.rename_columns([{"repeat_sum": "count", "bytes_sum": "bytes"}.get(c, c) for c in roll.column_names])
         roll = roll.select(["day", *ROLLUP_DIMS, "count", "bytes"])
-        for d in pc.unique(roll["day"]).to_pylist():
-            part = roll.filter(pc.equal(roll["day"], pa.scalar(d, pa.date32())))
-            start = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
-            self._write_file(doc, f"{d.year:04d}-{d.month:02d}-{d.day:02d}", part, set_=ROLLUP_SET, span=(start, start + _DAY))
+        keys = _partition_keys(roll["day"], ROLLUP_SET)
+        for k in pc.unique(keys).to_pylist():
+            part = roll.filter(pc.equal(keys, k))
+            lo, hi = (v.as_py() for v in pc.min_max(part["day"]).values())
+            span = (datetime(lo.year, lo.month, lo.day, tzinfo=timezone.utc), datetime(hi.year, hi.month, hi.day, tzinfo=timezone.utc) + _DAY)
+            self._write_file(doc, k, part, set_=ROLLUP_SET, span=span)
 
     def _write_file(
         self,
@@ -424,7 +434,7 @@ class EmbeddedStore:
         try:
             select = (
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
-                f"CAST(sum(bytes) AS BIGINT) AS bytes FROM read_parquet($p) GROUP BY ALL"
+                f"CAST(sum(bytes) AS BIGINT) AS bytes FROM read_parquet($p, hive_partitioning = false) GROUP BY ALL"
                 if set_ == ROLLUP_SET
                 else f"SELECT {_COLS} FROM read_parquet($p)"
             )
@@ -602,11 +612,12 @@ class EmbeddedStore:
             return None
         if not set(aggregation.group_by) <= set(ROLLUP_DIMS) or self._set_for(doc, q) != "events":
             return None
-        days = sorted({f["day"] for f in doc["files"] if f.get("set") == ROLLUP_SET})
-        if not days:
+        rfiles = [f for f in doc["files"] if f.get("set") == ROLLUP_SET]
+        if not rfiles:
             return None
-        first = datetime.fromisoformat(days[0]).replace(tzinfo=timezone.utc)
-        last = datetime.fromisoformat(days[-1]).replace(tzinfo=timezone.utc) + _DAY
+        # a rollup file's time range is whole days: from the start of its first to the end of its last
+        first = datetime.fromtimestamp(min(f["min_ts"] for f in rfiles), tz=timezone.utc)
+        last = datetime.fromtimestamp(max(f["max_ts"] for f in rfiles), tz=timezone.utc)
         lo = first if q.since is None else max(first, _ceil_day(q.since))
         hi = last if q.until is None else min(last, _floor_day(q.until))
         if hi <= lo:
@@ -616,7 +627,9 @@ class EmbeddedStore:
         def whole(day: str) -> bool:
             return lo_day <= day < hi_day  # ISO dates with 4-digit years sort as they read
 
-        rolls = [str(self.path / f["name"]) for f in doc["files"] if f.get("set") == ROLLUP_SET and whole(f["day"])]
+        rolls = [
+            str(self.path / f["name"]) for f in rfiles if f["max_ts"] > lo.timestamp() and f["min_ts"] < hi.timestamp()
+        ]
         edges = [
             p
             for f in doc["files"]
@@ -670,8 +683,9 @@ class EmbeddedStore:
         where, params = self._where(replace(q, since=None, until=None))
         parts = []
         if rolls:
-            parts.append(f"SELECT {select}sum(count) AS count, sum(bytes) AS bytes FROM read_parquet($rolls){where}{group}")
-            params["rolls"] = rolls
+            rwhere = (where + " AND " if where else " WHERE ") + "day >= $r_lo AND day < $r_hi"
+            parts.append(f"SELECT {select}sum(count) AS count, sum(bytes) AS bytes FROM read_parquet($rolls, hive_partitioning = false){rwhere}{group}")
+            params.update(rolls=rolls, r_lo=lo.date(), r_hi=hi.date())
         if edges:
             # the same filters, plus the time range, over the partial days (same names, same values)
             ewhere, eparams = self._where(q)
