@@ -48,6 +48,10 @@ GRACE_SECONDS = 600
 STORE_MEMORY_MB = 512  # queries (reads run in the CLI, dashboard and notebooks)
 MERGE_MEMORY_MB = 96  # a compaction inside the ingest
 ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in little memory
+# The side set is sorted by (repository, user, timestamp) in small row groups, so a search
+# by repository glob and user decodes only the row groups whose min/max can match.
+SIDE_ROW_GROUP = 8_192
+_SIDE_ORDER = ("repository", "user", "timestamp")
 # The audit side set: every event with one of these actions is also kept in a small set
 # of its own (``deletes/``), so the DELETE audit, a search for a few rows among millions,
 # reads a few percent of the data instead of all of it.
@@ -373,7 +377,10 @@ class EmbeddedStore:
         search opening a hundred small files)."""
         keys = _partition_keys(pc.cast(fresh["timestamp"], pa.date32()), set_)
         for k in pc.unique(keys).to_pylist():
-            self._write_file(doc, k, fresh.filter(pc.equal(keys, k)), set_=set_)
+            part = fresh.filter(pc.equal(keys, k))
+            if set_ == SIDE_SET:
+                part = part.sort_by([(c, "ascending") for c in _SIDE_ORDER])
+            self._write_file(doc, k, part, set_=set_)
 
     def _append_rollup(self, doc: dict[str, Any], fresh: pa.Table) -> None:
         dates = pc.cast(fresh["timestamp"], pa.date32())
@@ -401,7 +408,7 @@ class EmbeddedStore:
         dest = self.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".tmp")
-        pq.write_table(part, tmp, compression="zstd", row_group_size=ROW_GROUP)
+        pq.write_table(part, tmp, compression="zstd", row_group_size=SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -436,11 +443,14 @@ class EmbeddedStore:
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
                 f"CAST(sum(bytes) AS BIGINT) AS bytes FROM read_parquet($p, hive_partitioning = false) GROUP BY ALL"
                 if set_ == ROLLUP_SET
+                else f"SELECT {_COLS} FROM read_parquet($p) ORDER BY {', '.join(chr(34) + c + chr(34) for c in _SIDE_ORDER)}"
+                if set_ == SIDE_SET
                 else f"SELECT {_COLS} FROM read_parquet($p)"
             )
+            group_rows = SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP
             run_sql(
                 con,
-                f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})",
+                f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows})",
                 {"p": paths},
                 fetch=False,
                 base_mb=MERGE_MEMORY_MB,
