@@ -451,7 +451,7 @@ class EmbeddedStore:
             group_rows = SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP
             run_sql(
                 con,
-                f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows})",
+                f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows}, ROW_GROUP_SIZE_BYTES '16MB')",
                 {"p": paths},
                 fetch=False,
                 base_mb=MERGE_MEMORY_MB,
