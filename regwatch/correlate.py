@@ -350,14 +350,6 @@ class BlockCorrelator:
         return ready.drop_columns(helper_cols)
 
 
-def _arrow(res: Any) -> pa.Table:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()
-
-
 def records_to_events(recs: pa.Table) -> list[Event]:
     """Request records (from BlockCorrelator) whose id/raw are already set, as Events."""
     from regwatch.stores.embedded import rows_to_events

@@ -29,7 +29,7 @@ def run_sql(
         while True:
             try:
                 res = con.execute(sql) if params is None else con.execute(sql, params)
-                return _arrow(res) if fetch else None
+                return to_arrow(res) if fetch else None
             except duckdb.OutOfMemoryException:
                 if limit >= 2048:
                     raise
@@ -40,7 +40,8 @@ def run_sql(
             con.execute(f"SET memory_limit='{base}MB'")
 
 
-def _arrow(res: Any) -> pa.Table:
+def to_arrow(res: Any) -> pa.Table:
+    """A DuckDB result as an Arrow table (the method's name differs across DuckDB versions)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()

@@ -18,7 +18,6 @@ checks that on sample_logs/ and synthetic logs.
 
 from __future__ import annotations
 
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -196,14 +195,6 @@ def fast_parse(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[pa.Tabl
     fast = obs.filter(mask)
     slow = obs.filter(pa.compute.invert(mask)).select(["seq"])
     return fast.drop_columns(["fast"]), slow
-
-
-def _to_arrow(res: Any) -> pa.Table:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return res.to_arrow_table() if hasattr(res, "to_arrow_table") else res.fetch_arrow_table()
 
 
 _REQ_COLS = """

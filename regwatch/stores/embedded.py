@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from regwatch.duck import run_sql
+from regwatch.duck import run_sql, to_arrow
 from regwatch.errors import StoreCorrupt, StoreError, StoreUnavailable
 from regwatch.events import EVENT_FIELDS, Event
 from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteResult
@@ -83,17 +83,6 @@ SCHEMA = pa.schema(
     ]
 )
 _COLS = ", ".join(f'"{c}"' for c in EVENT_FIELDS)
-
-
-def _arrow(result: Any) -> pa.Table:
-    """A DuckDB result as an Arrow table (DuckDB 2 renamed the 1.x method)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if hasattr(result, "to_arrow_table"):
-            return result.to_arrow_table()
-        return result.fetch_arrow_table()
 
 
 def _partition_keys(dates: Any, set_: str) -> pa.Array:
@@ -142,14 +131,12 @@ def rows_to_events(table: pa.Table) -> list[Event]:
     if table.num_rows == 0:
         return []
     ts = table.column("timestamp")
-    if not pa.types.is_timestamp(ts.type) or ts.type.tz is None:
-        ts = ts.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))  # naive means UTC
-    elif ts.type.tz != "UTC":
-        ts = ts.cast(pa.timestamp(ts.type.unit, tz="UTC"))
+    # Arrow keeps instants as UTC epoch values whatever the zone; a naive value means UTC
+    tz = ts.type.tz if pa.types.is_timestamp(ts.type) else None
     cols = []
     for name in EVENT_FIELDS:
         if name == "timestamp":
-            micros = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+            micros = ts.cast(pa.timestamp("us", tz=tz)).cast(pa.int64()).to_pylist()
             cols.append([None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros])
         elif name == "repeat" and name in table.column_names:
             cols.append([1 if v is None else v for v in table.column(name).to_pylist()])
@@ -306,7 +293,7 @@ class EmbeddedStore:
                 if existing_files:
                     # the semi join builds its hash table from the (small) batch and streams
                     # the stored ids past it, so memory stays flat as the store grows
-                    dups = _arrow(
+                    dups = to_arrow(
                         con.execute(
                             "SELECT DISTINCT id FROM read_parquet($files) "
                             "WHERE id BETWEEN $lo AND $hi AND id IN (SELECT id FROM batch)",
@@ -315,7 +302,7 @@ class EmbeddedStore:
                     )
                     con.register("dups", dups)
                     try:
-                        fresh = _arrow(
+                        fresh = to_arrow(
                             con.execute(
                                 f"""SELECT {_COLS} FROM (
                                       SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
@@ -330,7 +317,7 @@ class EmbeddedStore:
                     # the usual case (a log read forward): nothing to remove, only to sort
                     fresh = table.sort_by([("timestamp", "ascending"), ("id", "ascending")])
                 else:
-                    fresh = _arrow(
+                    fresh = to_arrow(
                         con.execute(
                             f"""SELECT {_COLS} FROM (
                                   SELECT *, row_number() OVER (PARTITION BY id ORDER BY timestamp) AS rn
@@ -718,7 +705,7 @@ class EmbeddedStore:
             f"SELECT {select}CAST(coalesce(sum(count), 0) AS BIGINT) AS count, "
             f"CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes FROM ({' UNION ALL '.join(parts)}){group}{order}"
         )
-        rows = _arrow(self._con().execute(sql, params)).to_pylist()
+        rows = to_arrow(self._con().execute(sql, params)).to_pylist()
         return [r for r in rows if r["count"]]
 
     def count(self) -> int:
@@ -728,7 +715,7 @@ class EmbeddedStore:
     def _run(self, sql: str, params: dict[str, Any], set_: str = "events") -> pa.Table:
         for attempt in range(3):
             try:
-                return _arrow(self._con().execute(sql, params))
+                return to_arrow(self._con().execute(sql, params))
             except duckdb.IOException as exc:
                 # a compaction retired a file between our manifest read and the scan
                 if attempt == 2:
