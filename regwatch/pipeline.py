@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from regwatch.config import Config
 import bisect
 
 import duckdb
@@ -21,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
+from regwatch.config import Config
 from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, events_to_obs
 from regwatch.events import EVENT_FIELDS, event_id
 from regwatch.parsing import columnar
@@ -37,6 +37,10 @@ from regwatch.sources.files import FileInfo, expand, file_info
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
+# constant columns of fast-path rows, repeated in C rather than built as Python lists
+_DISTRIBUTION = pa.scalar("distribution", pa.string())
+_REGISTRY = pa.scalar("registry", pa.string())
+_ONE = pa.scalar(1, pa.int64())
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
 
 
@@ -95,24 +99,23 @@ class _Writer:
         self.drops = []
 
     def _write(self, call: Callable[[], WriteResult]) -> None:
-        if True:  # noqa: SIM108 - keeps the retry block's indentation
-            delay = self.opts.backoff
-            for attempt in range(self.opts.retries + 1):
-                try:
-                    res = call()
-                    break
-                except StoreUnavailable:
-                    if attempt == self.opts.retries:
-                        raise
-                    time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-            self.stats.events += res.written
-            self.stats.duplicates += res.duplicates
-            for ev, reason in res.rejected:
-                self.stats.drop(DropReason.BAD_FIELD)
-                self.drops.append(
-                    Dropped(DropReason.BAD_FIELD, ev.raw, ev.log_file or "", ev.log_offset or 0, f"store rejected: {reason}")
-                )
+        delay = self.opts.backoff
+        for attempt in range(self.opts.retries + 1):
+            try:
+                res = call()
+                break
+            except StoreUnavailable:
+                if attempt == self.opts.retries:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self.stats.events += res.written
+        self.stats.duplicates += res.duplicates
+        for ev, reason in res.rejected:
+            self.stats.drop(DropReason.BAD_FIELD)
+            self.drops.append(
+                Dropped(DropReason.BAD_FIELD, ev.raw, ev.log_file or "", ev.log_offset or 0, f"store rejected: {reason}")
+            )
 
 
 def ingest(
@@ -252,9 +255,6 @@ class _BlockRun:
         self._block: Block = Block([], [], [], None)
         self._seq0 = 0
 
-    def block(self, block: Block, *, final: bool) -> None:
-        self.apply(self.parse(block), final=final)
-
     def parse(self, block: Block) -> _Parsed:
         """Stage one: parse a block into observation rows. It touches no shared state
         but the parser's own, so the next block's parse may run while the previous
@@ -363,8 +363,8 @@ class _BlockRun:
             "raw_seq": fo["seq"],
             "id": pa.nulls(nrows, pa.string()),
             "timestamp": fo["timestamp"].cast(pa.timestamp("us", tz="UTC")),
-            "source": pa.array(["distribution"] * nrows, pa.string()),
-            "component": pa.array(["registry"] * nrows, pa.string()),
+            "source": pa.repeat(_DISTRIBUTION, nrows),
+            "component": pa.repeat(_REGISTRY, nrows),
             "action": fo["action"],
             "outcome": fo["outcome"],
             "tally": tally,
@@ -385,9 +385,9 @@ class _BlockRun:
             "level": fo["level"].cast(pa.string()),
             "message": fo["message"].cast(pa.string()),
             "host": pa.nulls(nrows, pa.string()),
-            "repeat": pa.array([1] * nrows, pa.int64()),
+            "repeat": pa.repeat(_ONE, nrows),
             "raw": pa.nulls(nrows, pa.string()),
-            "log_file": pa.array([self.info.path] * nrows, pa.string()),
+            "log_file": pa.repeat(pa.scalar(self.info.path, pa.string()), nrows),
             "log_offset": _int64(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
