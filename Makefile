@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DB     ?= regwatch-data
 
-.PHONY: run test test-es test-fast sysdeps bench samples lint clean
+.PHONY: run test test-es test-fast sysdeps bench samples lint clean native
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+## native: the compiled hot path (Rust, standard library only; no crates are fetched).
+## Without cargo the ingest falls back to the DuckDB fast path, which is slower.
+NATIVE := regwatch/_native.so
+$(NATIVE): native/Cargo.toml $(wildcard native/src/*.rs)
+	@if command -v cargo >/dev/null 2>&1; then \
+	  cargo build --quiet --release --offline --manifest-path native/Cargo.toml && \
+	  cp native/target/release/libregwatch_native.so $@; \
+	else echo "warning: cargo not found; regwatch runs without its native hot path (install Rust to build it)" >&2; fi
+native: $(NATIVE)
+
 ## run: set up the virtualenv and run the main job on the bundled sample_logs/
-run: $(BIN)/.installed
+run: $(BIN)/.installed $(NATIVE)
 	$(BIN)/regwatch run --db $(DB) sample_logs
 
 ## sysdeps: Debian packages the integration tests use (docker-registry, skopeo, ...)
@@ -21,19 +31,19 @@ sysdeps:
 	bash scripts/install-sysdeps.sh
 
 ## test: everything, including the real registry, skopeo and Elasticsearch
-test: $(BIN)/.installed sysdeps
+test: $(BIN)/.installed $(NATIVE) sysdeps
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 ## test-es: only the Elasticsearch tests (real node, fetched with Maven and cached)
-test-es: $(BIN)/.installed
+test-es: $(BIN)/.installed $(NATIVE)
 	$(BIN)/python -m pytest -p no:cacheprovider -m es
 
 ## test-fast: unit tests only
-test-fast: $(BIN)/.installed
+test-fast: $(BIN)/.installed $(NATIVE)
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not e2e and not es"
 
 ## bench: throughput and memory benchmarks; results go to docs/benchmarks.md
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed $(NATIVE)
 	$(BIN)/python bench/bench_ingest.py --lines 5000000
 
 ## samples: regenerate sample_logs/distribution/ with the real registry and skopeo
@@ -46,4 +56,4 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy regwatch
 
 clean:
-	rm -rf $(VENV) $(DB) .pytest_cache
+	rm -rf $(VENV) $(DB) .pytest_cache native/target $(NATIVE)

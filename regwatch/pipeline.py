@@ -23,6 +23,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 from regwatch.config import Config
 from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, events_to_obs
 from regwatch.events import EVENT_FIELDS, event_id
+from regwatch import native
 from regwatch.parsing import columnar
 from regwatch.parsing.base import Parser
 from regwatch.redact import redact
@@ -184,7 +185,7 @@ def _ingest_file(
         if writer.full():
             writer.flush()
             if checkpoint is not None:
-                held = run.corr.pending_offset()
+                held = run.pending
                 safe = last_end if held is None else min(last_end, held)
                 checkpoint.commit({info.fingerprint: (info.path, safe)})
         if progress is not None and not info.gzip:
@@ -192,7 +193,7 @@ def _ingest_file(
             reported = last_end
     # lines whose request may still be completed by lines appended later are read again
     # next time; the records flushed now keep their ids then, so nothing counts twice
-    held = run.corr.pending_offset()
+    held = run.pending
     run.finish()
     writer.flush()
     stats.bytes_read += max(0, last_end - start)
@@ -214,6 +215,10 @@ class _Parsed:
     hints: dict[int, bool]
     stats: IngestStats
     drops: list[Dropped]
+    # set when the parse stage also folded the block (the native path)
+    tables: list[pa.Table] | None = None
+    merged: int = 0
+    pending: int | None = None
 
 
 def _staged(blocks: Iterator[Block], run: _BlockRun) -> Iterator[_Parsed]:
@@ -246,9 +251,13 @@ class _BlockRun:
         self.parser = parser
         self.writer = writer
         self.use_fast = use_fast
+        # the native folder runs in the parse stage (it holds no DuckDB state and leaves
+        # the caller's thread to the store); the DuckDB correlator runs in the caller's
+        self.folder = native.Folder(info.fingerprint) if native.available() else None
         self.corr = BlockCorrelator()
         # the parse stage has its own connection: it may run beside the correlation
         self.parse_con = BlockCorrelator.connect()
+        self.pending: int | None = None
         self.seq = 0
         self.merged_seen = 0
         self._hints: dict[int, bool] = {}
@@ -300,8 +309,15 @@ class _BlockRun:
         slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
-        obs = pa.concat_tables(obs_parts) if obs_parts else pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
-        return _Parsed(block, seq0, self.seq, obs, hints, stats, drops)
+        obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
+        parsed = _Parsed(block, seq0, self.seq, obs, hints, stats, drops)
+        if self.folder is not None:
+            lines = block.arrow if block.arrow is not None else pa.array(list(block.texts), pa.string())
+            recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
+            parsed.tables = [recs, other]
+            parsed.merged = self.folder.merged
+            parsed.pending = self.folder.pending_offset()
+        return parsed
 
     def apply(self, parsed: _Parsed, *, final: bool) -> None:
         """Stage two: count, correlate and hand the records to the writer."""
@@ -311,11 +327,30 @@ class _BlockRun:
             for k, v in bucket.items():
                 into[k] = into.get(k, 0) + v
         self.writer.drops.extend(parsed.drops)
+        if parsed.tables is not None:
+            self._add_folded(parsed.tables, parsed.merged)
+            self.pending = parsed.pending
+            return
         self._block, self._seq0, self._hints = parsed.block, parsed.seq0, parsed.hints
         self._correlate(parsed.obs, last_seq=parsed.last_seq, final=final)
+        self.pending = self.corr.pending_offset()
 
     def finish(self) -> None:
-        self._correlate(pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA), last_seq=self.seq, final=True)
+        if self.folder is not None:
+            recs, other = self.folder.run(_empty_obs(), None, [], self.seq, last_seq=self.seq, final=True)
+            self._add_folded([recs, other], self.folder.merged)
+        else:
+            self._correlate(_empty_obs(), last_seq=self.seq, final=True)
+        self.pending = None
+
+    def _add_folded(self, tables: list[pa.Table], merged_total: int) -> None:
+        merged = merged_total - self.merged_seen
+        self.merged_seen = merged_total
+        if merged:
+            self.writer.stats.drop(DropReason.MERGED, merged)
+        for t in tables:
+            if t.num_rows:
+                self.writer.add_table(t)
 
     def _resolve(self, table: pa.Table, col: str, seq_col: str) -> pa.Table:
         """Fill ``col`` (an id or a raw line) where the fast path left it empty, from the
@@ -386,11 +421,26 @@ class _BlockRun:
             "message": fo["message"].cast(pa.string()),
             "host": pa.nulls(nrows, pa.string()),
             "repeat": pa.repeat(_ONE, nrows),
-            "raw": pa.nulls(nrows, pa.string()),
+            "raw": self._hinted_raw(fo, block, seq0),
             "log_file": pa.repeat(pa.scalar(self.info.path, pa.string()), nrows),
             "log_offset": _int64(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
+
+    def _hinted_raw(self, fo: pa.Table, block: Block, seq0: int) -> pa.Array:
+        """The raw column of fast rows: empty (the line as it is, filled in later) but for
+        the few lines that may hold a secret, which are redacted here when the native
+        folder fills the rest (the DuckDB correlator redacts them when it resolves)."""
+        nrows = fo.num_rows
+        hint = fo["secret_hint"]
+        if self.folder is None or not pa.compute.any(hint).as_py():
+            return pa.nulls(nrows, pa.string())
+        seqs = fo["seq"].to_pylist()
+        values: list[str | None] = [None] * nrows
+        for i, h in enumerate(hint.to_pylist()):
+            if h is not False:
+                values[i] = redact(block.texts[seqs[i] - seq0])
+        return pa.array(values, pa.string())
 
     def _slow(
         self,
@@ -462,6 +512,10 @@ class _BlockRun:
         if pending is not None:
             emit(pending[0], pending[1])
         return out
+
+
+def _empty_obs() -> pa.Table:
+    return pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
 
 
 def _int64(values: np.ndarray) -> pa.Array:
