@@ -52,6 +52,11 @@ ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in littl
 # The side set is sorted by (repository, user, timestamp) in small row groups, so a search
 # by repository glob and user decodes only the row groups whose min/max can match.
 SIDE_ROW_GROUP = 8_192
+# columns with few distinct values, written with dictionary encoding
+_DICT_COLUMNS = frozenset(
+    {"source", "component", "action", "outcome", "tally", "auth", "repository", "method", "level",
+     "message", "host", "log_file", "user", "client_ip", "user_agent", "error_code", "day"}
+)
 _SIDE_ORDER = ("repository", "user", "timestamp")
 # The audit side set: every event with one of these actions is also kept in a small set
 # of its own (``deletes/``), so the DELETE audit, a search for a few rows among millions,
@@ -85,10 +90,20 @@ SCHEMA = pa.schema(
 _COLS = ", ".join(f'"{c}"' for c in EVENT_FIELDS)
 
 
-def _partition_keys(dates: Any, set_: str) -> pa.Array:
-    """The partition of each date: YYYY-MM-DD for the events, YYYY-MM for the small sets."""
-    keys = pc.strftime(dates, format="%Y-%m-%d" if set_ == "events" else "%Y-%m")
-    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+def _partitions(dates: Any, set_: str) -> list[tuple[str, Any]]:
+    """(partition, row mask) for each partition among ``dates`` (date32): YYYY-MM-DD for
+    the events, YYYY-MM for the small sets. Only the distinct days are formatted."""
+    by_key: dict[str, list[Any]] = {}
+    for d in pc.unique(dates).to_pylist():
+        if d is None:
+            continue
+        key = f"{d.year:04d}-{d.month:02d}-{d.day:02d}" if set_ == "events" else f"{d.year:04d}-{d.month:02d}"
+        by_key.setdefault(key, []).append(d)
+    out = []
+    for key, ds in sorted(by_key.items()):
+        mask = pc.equal(dates, pa.scalar(ds[0], pa.date32())) if len(ds) == 1 else pc.is_in(dates, value_set=pa.array(ds, pa.date32()))
+        out.append((key, mask))
+    return out
 
 
 def _floor_day(t: datetime) -> datetime:
@@ -363,9 +378,8 @@ class EmbeddedStore:
         """Write ``fresh`` split by partition: a day for the events, a month for the small
         sets (a day of deletes is a few thousand rows; a file per day would leave a
         search opening a hundred small files)."""
-        keys = _partition_keys(pc.cast(fresh["timestamp"], pa.date32()), set_)
-        for k in pc.unique(keys).to_pylist():
-            part = fresh.filter(pc.equal(keys, k))
+        for k, mask in _partitions(pc.cast(fresh["timestamp"], pa.date32()), set_):
+            part = fresh.filter(mask)
             if set_ == SIDE_SET:
                 part = part.sort_by([(c, "ascending") for c in _SIDE_ORDER])
             self._write_file(doc, k, part, set_=set_)
@@ -376,9 +390,8 @@ class EmbeddedStore:
         roll = t.group_by(["day", *ROLLUP_DIMS], use_threads=False).aggregate([("repeat", "sum"), ("bytes", "sum")])
         roll = roll.rename_columns([{"repeat_sum": "count", "bytes_sum": "bytes"}.get(c, c) for c in roll.column_names])
         roll = roll.select(["day", *ROLLUP_DIMS, "count", "bytes"])
-        keys = _partition_keys(roll["day"], ROLLUP_SET)
-        for k in pc.unique(keys).to_pylist():
-            part = roll.filter(pc.equal(keys, k))
+        for k, mask in _partitions(roll["day"], ROLLUP_SET):
+            part = roll.filter(mask)
             lo, hi = (v.as_py() for v in pc.min_max(part["day"]).values())
             span = (datetime(lo.year, lo.month, lo.day, tzinfo=timezone.utc), datetime(hi.year, hi.month, hi.day, tzinfo=timezone.utc) + _DAY)
             self._write_file(doc, k, part, set_=ROLLUP_SET, span=span)
@@ -396,7 +409,15 @@ class EmbeddedStore:
         dest = self.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".tmp")
-        pq.write_table(part, tmp, compression="zstd", row_group_size=SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP)
+        pq.write_table(
+            part,
+            tmp,
+            compression="zstd",
+            row_group_size=SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP,
+            # dictionaries only where values repeat: building one for ids and raw lines
+            # costs time and is thrown away (the files are smaller this way too)
+            use_dictionary=[c for c in part.column_names if c in _DICT_COLUMNS],
+        )
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
