@@ -32,6 +32,7 @@ sysdeps:
 
 ## test: everything, including the real registry, skopeo and Elasticsearch
 test: $(BIN)/.installed $(NATIVE) sysdeps
+	cargo test --quiet --release --offline --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 ## test-es: only the Elasticsearch tests (real node, fetched with Maven and cached)

@@ -254,15 +254,27 @@ class _BlockRun:
         # the native folder runs in the parse stage (it holds no DuckDB state and leaves
         # the caller's thread to the store); the DuckDB correlator runs in the caller's
         self.folder = native.Folder(info.fingerprint) if native.available() else None
-        self.corr = BlockCorrelator()
-        # the parse stage has its own connection: it may run beside the correlation
-        self.parse_con = BlockCorrelator.connect()
+        self._corr: BlockCorrelator | None = None
+        self._parse_con: duckdb.DuckDBPyConnection | None = None
         self.pending: int | None = None
         self.seq = 0
         self.merged_seen = 0
         self._hints: dict[int, bool] = {}
         self._block: Block = Block([], [], [], None)
         self._seq0 = 0
+
+    @property
+    def corr(self) -> BlockCorrelator:
+        if self._corr is None:
+            self._corr = BlockCorrelator()
+        return self._corr
+
+    @property
+    def parse_con(self) -> duckdb.DuckDBPyConnection:
+        # the parse stage has its own connection: it may run beside the correlation
+        if self._parse_con is None:
+            self._parse_con = BlockCorrelator.connect()
+        return self._parse_con
 
     def parse(self, block: Block) -> _Parsed:
         """Stage one: parse a block into observation rows. It touches no shared state
@@ -274,7 +286,24 @@ class _BlockRun:
         n = len(block)
         self.seq += n
         fast_obs = None
-        if self.use_fast and n:
+        if self.use_fast and n and self.folder is not None:
+            # the native parser: the whole block, problem lines given as nulls (it leaves
+            # them, and anything else it is unsure of, to the per-line parser)
+            if block.arrow is not None:
+                arr = block.arrow
+            else:
+                probs = block.problems
+                arr = pa.array(
+                    [None if probs is not None and probs[i] is not None else block.texts[i] for i in range(n)],
+                    pa.string(),
+                )
+            try:
+                fast_obs, slow_seqs = native.fast_parse(arr, seq0)
+                slow_idx = (slow_seqs.to_numpy() - seq0).tolist()
+            except native.NativeError:
+                # never let the fast path cost data: the per-line parser takes the block
+                fast_obs, slow_idx = None, list(range(n))
+        elif self.use_fast and n:
             if block.arrow is not None:
                 lines = pa.table({"seq": _int64(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": block.arrow})
             else:
