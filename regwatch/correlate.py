@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from regwatch import arrowkit
 from regwatch.duck import BLOCK_MEMORY_MB, run_sql
 from regwatch.events import EVENT_FIELDS, Event
 
@@ -109,7 +110,8 @@ def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
         rows["raw_seq"].append(seq)
         for f in EVENT_FIELDS:
             rows[f].append(getattr(ev, f))
-    return pa.Table.from_pydict(rows, schema=OBS_SCHEMA)
+    # built from buffers: pa.Table.from_pydict would load pandas (see regwatch/arrowkit.py)
+    return arrowkit.table(rows, OBS_SCHEMA)
 
 
 _FIRST = "arg_min({c}, seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"

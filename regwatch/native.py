@@ -209,7 +209,7 @@ def fast_parse(lines: pa.Array, seq0: int) -> tuple[pa.Table, pa.Array]:
         raise NativeError(f"native parse failed on a block of {len(lines)} lines (code {rc})")
     fast = to_table(fast_p.value)
     slow = to_table(slow_p.value)
-    return fast, slow.column("seq").combine_chunks() if slow.num_columns else pa.array([], pa.int64())
+    return fast, slow.column("seq").combine_chunks() if slow.num_columns else pa.nulls(0, pa.int64())
 
 
 class Folder:
@@ -265,7 +265,9 @@ class Folder:
         arrays = [single(obs.column(i)) for i in range(obs.num_columns)]
         cols = in_cols(arrays)
         if lines is None or len(lines) == 0:
-            lines = pa.array([""], pa.string())[:0]
+            from regwatch import arrowkit
+
+            lines = arrowkit.strings([])
             offs = np.zeros(1, np.int64)
         else:
             lines = single(lines)

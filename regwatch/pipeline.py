@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-import bisect
 
 import duckdb
 import numpy as np
@@ -23,7 +22,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 from regwatch.config import Config
 from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, events_to_obs
 from regwatch.events import EVENT_FIELDS, event_id
-from regwatch import native
+from regwatch import arrowkit, native
 from regwatch.parsing import columnar
 from regwatch.parsing.base import Parser
 from regwatch.redact import redact
@@ -38,10 +37,14 @@ from regwatch.sources.files import FileInfo, expand, file_info
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # constant columns of fast-path rows, repeated in C rather than built as Python lists
-_DISTRIBUTION = pa.scalar("distribution", pa.string())
-_REGISTRY = pa.scalar("registry", pa.string())
-_ONE = pa.scalar(1, pa.int64())
+_DISTRIBUTION = arrowkit.string_scalar("distribution")
+_REGISTRY = arrowkit.string_scalar("registry")
+_ONE = arrowkit.int64_scalar(1)
+_NOISE = arrowkit.string_scalar("noise")
+_BLOB_UPLOAD = arrowkit.string_scalar("blob_upload")
+_NULL_INT64 = arrowkit.null_scalar(pa.int64())
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
 
 
@@ -293,13 +296,12 @@ class _BlockRun:
                 arr = block.arrow
             else:
                 probs = block.problems
-                arr = pa.array(
-                    [None if probs is not None and probs[i] is not None else block.texts[i] for i in range(n)],
-                    pa.string(),
+                arr = arrowkit.strings(
+                    [None if probs is not None and probs[i] is not None else block.texts[i] for i in range(n)]
                 )
             try:
                 fast_obs, slow_seqs = native.fast_parse(arr, seq0)
-                slow_idx = (slow_seqs.to_numpy() - seq0).tolist()
+                slow_idx = (arrowkit.int64_numpy(slow_seqs) - seq0).tolist()
             except native.NativeError:
                 # never let the fast path cost data: the per-line parser takes the block
                 fast_obs, slow_idx = None, list(range(n))
@@ -327,13 +329,14 @@ class _BlockRun:
         obs_parts = []
         hints: dict[int, bool] = {}
         if fast_obs is not None and fast_obs.num_rows:
-            noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], "noise")).num_rows
+            noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], _NOISE)).num_rows
             if noise:
                 stats.drop(DropReason.NOISE, noise)
             stats.lines += fast_obs.num_rows
-            keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], "noise"))
+            keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], _NOISE))
             if keep.num_rows:
-                hints = dict(zip(keep["seq"].to_pylist(), keep["secret_hint"].to_pylist()))
+                if self.folder is None:  # the DuckDB correlator redacts when it resolves
+                    hints = dict(zip(keep["seq"].to_pylist(), keep["secret_hint"].to_pylist()))
                 obs_parts.append(self._fast_to_obs(keep, block, seq0))
         slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
         if slow_events:
@@ -341,7 +344,7 @@ class _BlockRun:
         obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
         parsed = _Parsed(block, seq0, self.seq, obs, hints, stats, drops)
         if self.folder is not None:
-            lines = block.arrow if block.arrow is not None else pa.array(list(block.texts), pa.string())
+            lines = block.arrow if block.arrow is not None else arrowkit.strings(list(block.texts))
             recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
             parsed.tables = [recs, other]
             parsed.merged = self.folder.merged
@@ -415,10 +418,10 @@ class _BlockRun:
             self.writer.add_table(other.select(list(EVENT_FIELDS)))
 
     def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
-        offs = np.asarray(block.offsets, dtype=np.int64)[fo["seq"].to_numpy() - seq0]
+        offs = np.asarray(block.offsets, dtype=np.int64)[arrowkit.int64_numpy(fo["seq"]) - seq0]
         nrows = fo.num_rows
         tally = fo["tally"]
-        nbytes = pa.compute.if_else(pa.compute.equal(tally, "blob_upload"), pa.scalar(None, pa.int64()), fo["bytes_w"])
+        nbytes = pa.compute.if_else(pa.compute.equal(tally, _BLOB_UPLOAD), _NULL_INT64, fo["bytes_w"])
         cols = {
             "seq": fo["seq"],
             "kind": fo["kind"],
@@ -451,7 +454,7 @@ class _BlockRun:
             "host": pa.nulls(nrows, pa.string()),
             "repeat": pa.repeat(_ONE, nrows),
             "raw": self._hinted_raw(fo, block, seq0),
-            "log_file": pa.repeat(pa.scalar(self.info.path, pa.string()), nrows),
+            "log_file": pa.repeat(arrowkit.string_scalar(self.info.path), nrows),
             "log_offset": _int64(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
@@ -469,7 +472,7 @@ class _BlockRun:
         for i, h in enumerate(hint.to_pylist()):
             if h is not False:
                 values[i] = redact(block.texts[seqs[i] - seq0])
-        return pa.array(values, pa.string())
+        return arrowkit.strings(values)
 
     def _slow(
         self,
@@ -483,13 +486,16 @@ class _BlockRun:
         """The per-line parser over the lines the fast path left, with record joining."""
         info = self.info
         out: list[tuple[int, Event]] = []
-        fast_ts: list[tuple[int, datetime]] = []
+        # (seq, epoch micros) of the fast rows with a time, in seq order: a slow line with
+        # no year or zone of its own takes them from the latest line before it
+        fast_seq = fast_us = None
         if fast_obs is not None and fast_obs.num_rows and slow_idx:
-            fast_ts = sorted(
-                (s, t)
-                for s, t in zip(fast_obs["seq"].to_pylist(), fast_obs["timestamp"].to_pylist())
-                if t is not None
-            )
+            ts = fast_obs["timestamp"]
+            has = pa.compute.is_valid(ts)
+            seqs = arrowkit.int64_numpy(fast_obs["seq"].filter(has))
+            micros = arrowkit.int64_numpy(pa.compute.cast(ts.filter(has), pa.int64()))
+            order = np.argsort(seqs, kind="stable")
+            fast_seq, fast_us = seqs[order], micros[order]
         dist = getattr(self.parser, "distribution", self.parser)
         pending: tuple[int, RawLine] | None = None
         joined = 0
@@ -500,10 +506,12 @@ class _BlockRun:
                 stats.drop(line.problem)
                 drops.append(_dropped(line, line.problem))
                 return
-            if fast_ts and hasattr(dist, "last_ts"):
-                k = bisect.bisect_left(fast_ts, (seq0 + i,)) - 1
-                if k >= 0 and (dist.last_ts is None or fast_ts[k][1] > dist.last_ts):
-                    dist.last_ts = fast_ts[k][1]
+            if fast_seq is not None and len(fast_seq) and hasattr(dist, "last_ts"):
+                k = int(np.searchsorted(fast_seq, seq0 + i, side="left")) - 1
+                if k >= 0:
+                    t = _EPOCH + timedelta(microseconds=int(fast_us[k]))
+                    if dist.last_ts is None or t > dist.last_ts:
+                        dist.last_ts = t
             res = self.parser.parse(line)
             if isinstance(res, Dropped):
                 stats.drop(res.reason)
@@ -544,7 +552,7 @@ class _BlockRun:
 
 
 def _empty_obs() -> pa.Table:
-    return pa.table({f.name: [] for f in OBS_SCHEMA}, schema=OBS_SCHEMA)
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in OBS_SCHEMA], schema=OBS_SCHEMA)
 
 
 def _int64(values: np.ndarray) -> pa.Array:

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from regwatch import arrowkit
 from regwatch.duck import run_sql, to_arrow
 from regwatch.errors import StoreCorrupt, StoreError, StoreUnavailable
 from regwatch.events import EVENT_FIELDS, Event
@@ -101,7 +102,8 @@ def _partitions(dates: Any, set_: str) -> list[tuple[str, Any]]:
         by_key.setdefault(key, []).append(d)
     out = []
     for key, ds in sorted(by_key.items()):
-        mask = pc.equal(dates, pa.scalar(ds[0], pa.date32())) if len(ds) == 1 else pc.is_in(dates, value_set=pa.array(ds, pa.date32()))
+        day_set = arrowkit.dates(ds)
+        mask = pc.equal(dates, day_set[0]) if len(ds) == 1 else pc.is_in(dates, value_set=day_set)
         out.append((key, mask))
     return out
 
@@ -355,7 +357,7 @@ class EmbeddedStore:
                     self._append_rollup(doc, fresh)
                 side = self._side_actions(doc)
                 if side:
-                    audited = fresh.filter(pc.is_in(fresh["action"], pa.array(sorted(side), pa.string())))
+                    audited = fresh.filter(pc.is_in(fresh["action"], arrowkit.strings(sorted(side))))
                     if audited.num_rows:
                         self._append(doc, audited, SIDE_SET)
                 self._save_manifest(doc)
@@ -387,9 +389,18 @@ class EmbeddedStore:
     def _append_rollup(self, doc: dict[str, Any], fresh: pa.Table) -> None:
         dates = pc.cast(fresh["timestamp"], pa.date32())
         t = fresh.select(list(ROLLUP_DIMS) + ["repeat", "bytes"]).append_column("day", dates)
-        roll = t.group_by(["day", *ROLLUP_DIMS], use_threads=False).aggregate([("repeat", "sum"), ("bytes", "sum")])
-        roll = roll.rename_columns([{"repeat_sum": "count", "bytes_sum": "bytes"}.get(c, c) for c in roll.column_names])
-        roll = roll.select(["day", *ROLLUP_DIMS, "count", "bytes"])
+        # DuckDB, not Table.group_by: that loads pyarrow.dataset and pandas (~50 MB)
+        dims = ", ".join(f'"{d}"' for d in ROLLUP_DIMS)
+        con = self._con()
+        con.register("_roll_in", t)
+        try:
+            roll = run_sql(
+                con,
+                f"""SELECT day, {dims}, CAST(sum("repeat") AS BIGINT) AS count, CAST(sum(bytes) AS BIGINT) AS bytes
+                    FROM _roll_in GROUP BY day, {dims}""",
+            )
+        finally:
+            con.unregister("_roll_in")
         for k, mask in _partitions(roll["day"], ROLLUP_SET):
             part = roll.filter(mask)
             lo, hi = (v.as_py() for v in pc.min_max(part["day"]).values())
@@ -423,8 +434,9 @@ class EmbeddedStore:
         os.replace(tmp, dest)
         entry: dict[str, Any] = {"name": rel, "day": day, "rows": part.num_rows, "level": level, "set": set_}
         if span is None:
-            entry["min_ts"] = pc.min(part["timestamp"]).as_py().timestamp()
-            entry["max_ts"] = pc.max(part["timestamp"]).as_py().timestamp()
+            # epoch microseconds, read without making datetimes (see regwatch/arrowkit.py)
+            entry["min_ts"] = pc.min(part["timestamp"]).value / 1e6
+            entry["max_ts"] = pc.max(part["timestamp"]).value / 1e6
         else:
             entry["min_ts"], entry["max_ts"] = span[0].timestamp(), span[1].timestamp()
         if "id" in part.column_names:
