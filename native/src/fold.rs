@@ -454,9 +454,13 @@ impl Folder {
         for o in recs.iter_mut() {
             self.resolve(o, lines, offs, seq0);
         }
-        let out_other = rows_table(other.iter().map(|&i| &rows[i]));
+        let mut out_other: Vec<&Row> = other.iter().map(|&i| &rows[i]).collect();
+        sort_rows(&mut out_other);
+        let out_other = rows_table(out_other.into_iter());
         let ready = self.lookups(recs, final_);
-        Ok((rows_table(ready.iter()), out_other))
+        let mut ready: Vec<&Row> = ready.iter().collect();
+        sort_rows(&mut ready);
+        Ok((rows_table(ready.into_iter()), out_other))
     }
 
     fn lookups(&mut self, new: Vec<Row>, final_: bool) -> Vec<Row> {
@@ -553,6 +557,16 @@ impl Agg {
     fn repo<'r>(&self, rows: &'r [Row]) -> Option<&'r [u8]> {
         self.repo_row.and_then(|i| rows[i].ne(S_REPO))
     }
+}
+
+/// In (timestamp, id) order, rows without a time last: the order the store keeps, so
+/// a batch of a log read forward is (nearly) in order already.
+fn sort_rows(rows: &mut [&Row]) {
+    rows.sort_by(|a, b| {
+        let ka = (a.ts.is_none(), a.ts.unwrap_or(0), a.s(S_ID));
+        let kb = (b.ts.is_none(), b.ts.unwrap_or(0), b.s(S_ID));
+        ka.cmp(&kb)
+    });
 }
 
 /// Records as a table of the Event fields (id and raw are the record's own).

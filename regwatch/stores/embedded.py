@@ -53,6 +53,11 @@ ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in littl
 # The side set is sorted by (repository, user, timestamp) in small row groups, so a search
 # by repository glob and user decodes only the row groups whose min/max can match.
 SIDE_ROW_GROUP = 8_192
+# columns whose Parquet min/max statistics serve queries (time, id ranges, filters)
+_STATS_COLUMNS = frozenset(
+    {"id", "timestamp", "day", "source", "component", "action", "outcome", "tally", "auth",
+     "repository", "user", "client_ip", "method", "status"}
+)
 # columns with few distinct values, written with dictionary encoding
 _DICT_COLUMNS = frozenset(
     {"source", "component", "action", "outcome", "tally", "auth", "repository", "method", "level",
@@ -331,8 +336,10 @@ class EmbeddedStore:
                     finally:
                         con.unregister("dups")
                 elif pc.count_distinct(table["id"]).as_py() == table.num_rows:
-                    # the usual case (a log read forward): nothing to remove, only to sort
-                    fresh = table.sort_by([("timestamp", "ascending"), ("id", "ascending")])
+                    # the usual case (a log read forward): nothing to remove. The rows are
+                    # written as they come: a file's time range is in the manifest, and the
+                    # ingest hands over each block's records in (timestamp, id) order already
+                    fresh = table
                 else:
                     fresh = to_arrow(
                         con.execute(
@@ -380,8 +387,9 @@ class EmbeddedStore:
         """Write ``fresh`` split by partition: a day for the events, a month for the small
         sets (a day of deletes is a few thousand rows; a file per day would leave a
         search opening a hundred small files)."""
-        for k, mask in _partitions(pc.cast(fresh["timestamp"], pa.date32()), set_):
-            part = fresh.filter(mask)
+        parts = _partitions(pc.cast(fresh["timestamp"], pa.date32()), set_)
+        for k, mask in parts:
+            part = fresh if len(parts) == 1 and fresh["timestamp"].null_count == 0 else fresh.filter(mask)
             if set_ == SIDE_SET:
                 part = part.sort_by([(c, "ascending") for c in _SIDE_ORDER])
             self._write_file(doc, k, part, set_=set_)
@@ -428,6 +436,8 @@ class EmbeddedStore:
             # dictionaries only where values repeat: building one for ids and raw lines
             # costs time and is thrown away (the files are smaller this way too)
             use_dictionary=[c for c in part.column_names if c in _DICT_COLUMNS],
+            # min/max only where a query filters (computing them over raw lines is costly)
+            write_statistics=[c for c in part.column_names if c in _STATS_COLUMNS],
         )
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
