@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -224,26 +225,47 @@ class _Parsed:
     pending: int | None = None
 
 
-def _staged(blocks: Iterator[Block], run: _BlockRun) -> Iterator[_Parsed]:
-    """Read and parse the next block on a worker thread while the caller correlates and
-    stores the current one. DuckDB and zlib release the GIL, so the two stages use both
-    cores; order is kept, since one block is parsed at a time, and an error in the
-    worker is raised here."""
-    def step() -> _Parsed | None:
-        block = next(blocks, None)
-        return None if block is None else run.parse(block)
+AHEAD = 4  # parsed blocks the parse stage may hold ready (about 3 MB each)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="regwatch-parse") as pool:
-        fut = pool.submit(step)
+
+def _staged(blocks: Iterator[Block], run: _BlockRun, ahead: int = AHEAD) -> Iterator[_Parsed]:
+    """Read, parse and fold blocks on a worker thread while the caller stores earlier
+    ones. The native parser, zlib, DuckDB and the Parquet writer release the GIL, so the
+    two stages use both cores. The worker may run up to ``ahead`` blocks ahead, so it
+    keeps going while the caller writes a batch. Order is kept (one worker), and an
+    error in the worker is raised here."""
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def work() -> None:
         try:
-            while True:
-                parsed = fut.result()
-                if parsed is None:
+            for block in blocks:
+                if stop.is_set():
                     return
-                fut = pool.submit(step)
-                yield parsed
-        finally:
-            fut.cancel()
+                q.put(("ok", run.parse(block)))
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            q.put(("err", exc))
+
+    worker = threading.Thread(target=work, name="regwatch-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "err":
+                assert isinstance(item, BaseException)
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a worker blocked on a full queue see the stop
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 class _BlockRun:

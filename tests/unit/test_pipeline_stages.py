@@ -78,3 +78,25 @@ def test_staged_ingest_equals_a_sequential_one(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(pipeline, "_staged", sequential)
     assert run(tmp_path / "b") == staged
     assert staged[1]["events"] > 1000
+
+
+def test_the_parse_stage_runs_ahead_but_boundedly_and_stops_with_the_caller() -> None:
+    parsed: list[int] = []
+
+    class Counting(_Run):
+        def parse(self, block: Block) -> int:
+            n = super().parse(block)
+            parsed.append(n)
+            return n
+
+    gen = pipeline._staged(_blocks(1000), Counting(), ahead=3)  # type: ignore[arg-type]
+    got = [next(gen) for _ in range(3)]
+    import time
+
+    time.sleep(0.3)  # the worker fills the queue, then waits
+    assert got == [0, 1, 2]
+    assert 3 < len(parsed) <= 3 + 3 + 1
+    gen.close()
+    time.sleep(0.1)
+    assert not any(t.name == "regwatch-parse" and t.is_alive() for t in threading.enumerate())
+    assert len(parsed) <= 3 + 3 + 2
