@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -146,10 +147,13 @@ def ingest(
     infos = [file_info(f) for f in files]
     stats = IngestStats()
     writer = _Writer(store, stats, opts, quarantine)
-    for info in infos:
-        stats.files += 1
-        _ingest_file(info, writer, config, opts, checkpoint, progress, now)
-    writer.flush()
+    # a store that can hold back its compaction until the run ends (the embedded one)
+    bulk = getattr(store, "bulk", None)
+    with bulk() if bulk is not None else contextlib.nullcontext():
+        for info in infos:
+            stats.files += 1
+            _ingest_file(info, writer, config, opts, checkpoint, progress, now)
+        writer.flush()
     return stats
 
 

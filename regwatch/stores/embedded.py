@@ -179,6 +179,7 @@ class EmbeddedStore:
         self.path = Path(path)
         self.compact_at = compact_at
         self._local = threading.local()
+        self._defer_compaction = 0
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "events").mkdir(exist_ok=True)
@@ -227,6 +228,24 @@ class EmbeddedStore:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Hold back compaction for a run of writes (an ingest), then compact once.
+
+        A merge during the ingest would add its working memory to the ingest's own (the
+        peak RSS target is 300 MB); after it, the ingest's memory is released. Readers
+        meanwhile see a few more files per day."""
+        self._defer_compaction += 1
+        try:
+            yield
+        finally:
+            self._defer_compaction -= 1
+        # (not after a failed run: the files are stored either way, and a second error
+        # here would hide the first)
+        if not self._defer_compaction:
+            with self._writer():
+                self._maybe_compact(self._load_manifest())
 
     @contextmanager
     def _writer(self) -> Iterator[None]:
@@ -368,7 +387,8 @@ class EmbeddedStore:
                     if audited.num_rows:
                         self._append(doc, audited, SIDE_SET)
                 self._save_manifest(doc)
-                self._maybe_compact(doc)
+                if not self._defer_compaction:
+                    self._maybe_compact(doc)
         return WriteResult(written=written, duplicates=table.num_rows - written)
 
     def _write_one_by_one(self, events: Sequence[Event], exc: Exception) -> WriteResult:

@@ -112,6 +112,47 @@ def test_compaction_keeps_every_row(tmp_path: Path) -> None:
     assert EmbeddedStore(tmp_path / "db").count() == len(all_ids)
 
 
+def test_bulk_holds_compaction_back_until_the_run_ends(tmp_path: Path) -> None:
+    """An ingest writes inside bulk(): no merge meanwhile (its memory would add to the
+    ingest's), every row readable throughout, and one compaction at the end."""
+    import json
+
+    s = EmbeddedStore(tmp_path / "db", compact_at=3)
+
+    def files() -> int:
+        doc = json.loads((tmp_path / "db" / "manifest.json").read_text())
+        return sum(1 for f in doc["files"] if f.get("set", "events") == "events")
+
+    ids: set[str] = set()
+    with s.bulk():
+        for b in range(7):
+            batch = [mk(b * 20 + i) for i in range(20)]
+            s.write(batch)
+            ids |= {e.id for e in batch}
+            assert {e.id for e in EmbeddedStore(tmp_path / "db").search(Query())} == ids
+        assert files() == 7
+    assert files() < 7
+    assert {e.id for e in s.search(Query())} == ids
+    # outside bulk(), writes compact as they go again
+    for b in range(7, 10):
+        s.write([mk(b * 20 + i) for i in range(20)])
+    assert files() < 5
+
+
+def test_bulk_does_not_compact_after_a_failed_run(tmp_path: Path) -> None:
+    import json
+
+    s = EmbeddedStore(tmp_path / "db", compact_at=2)
+    with pytest.raises(RuntimeError):
+        with s.bulk():
+            for b in range(4):
+                s.write([mk(b * 10 + i) for i in range(10)])
+            raise RuntimeError("the ingest failed")
+    doc = json.loads((tmp_path / "db" / "manifest.json").read_text())
+    assert sum(1 for f in doc["files"] if f.get("set", "events") == "events") == 4
+    assert s.count() == 40
+
+
 def test_idempotent_for_years_before_1000(tmp_path: Path) -> None:
     s = EmbeddedStore(tmp_path / "db")
     old = [Event(id=f"old-{i}", timestamp=datetime(999, 1, 1, 0, 0, i, tzinfo=timezone.utc), source="t", component="registry") for i in range(3)]
