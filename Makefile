@@ -15,9 +15,10 @@ $(BIN)/.installed: pyproject.toml
 ## native: the compiled hot path (Rust, standard library only; no crates are fetched).
 ## Without cargo the ingest falls back to the DuckDB fast path, which is slower.
 NATIVE := regwatch/_native.so
+CARGO  ?= $(shell command -v cargo 2>/dev/null || ls $$HOME/.cargo/bin/cargo 2>/dev/null)
 $(NATIVE): native/Cargo.toml $(wildcard native/src/*.rs)
-	@if command -v cargo >/dev/null 2>&1; then \
-	  cargo build --quiet --release --offline --manifest-path native/Cargo.toml && \
+	@if [ -n "$(CARGO)" ]; then \
+	  $(CARGO) build --quiet --release --offline --manifest-path native/Cargo.toml && \
 	  cp native/target/release/libregwatch_native.so $@; \
 	else echo "warning: cargo not found; regwatch runs without its native hot path (install Rust to build it)" >&2; fi
 native: $(NATIVE)
@@ -32,7 +33,7 @@ sysdeps:
 
 ## test: everything, including the real registry, skopeo and Elasticsearch
 test: $(BIN)/.installed $(NATIVE) sysdeps
-	cargo test --quiet --release --offline --manifest-path native/Cargo.toml
+	$(CARGO) test --quiet --release --offline --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 ## test-es: only the Elasticsearch tests (real node, fetched with Maven and cached)
