@@ -78,6 +78,8 @@ def machine() -> dict[str, Any]:
         except ImportError:
             info[mod] = None
     info["revision"] = revision()
+    lib = ROOT / "regwatch" / "_native.so"
+    info["native"] = "built (regwatch/_native.so)" if lib.exists() else "not built (DuckDB fallback)"
     return info
 
 
@@ -122,7 +124,7 @@ def machine_lines(m: dict[str, Any], load: tuple[str, str] | None = None) -> lis
         f"- software: Python {m['python']}, duckdb {m['duckdb']}, pyarrow {m['pyarrow']}, "
         f"pygrok {m['pygrok']} (regex {m['regex']})",
         f"- code: `{m['revision']}`",
-    ]
+    ] + ([f"- native hot path (`native/`, Rust): {m['native']}"] if m.get("native") else [])
 
 
 # -- docs/benchmarks.md ------------------------------------------------------------------
@@ -457,8 +459,8 @@ def report(m: dict[str, Any], r: dict[str, Any]) -> str:
     g = r["grok"]
     row("b) naive pygrok `Grok.match` (sample, extrapolated)", g["lines"], g["match_s"], g["lines"] / g["match_s"])
     row("b) same regexes, `.search` only (no pygrok dict/types)", g["lines"], g["search_s"], g["lines"] / g["search_s"])
-    for e in r["e2e"]:
-        label = f"c) regwatch ingest end to end, {e['lines_in']:,} lines"
+    for e in r["e2e"] + ([r["fallback"]] if r.get("fallback") else []):
+        label = f"{e['label']}, {e['lines_in']:,} lines"
         if e["ok"]:
             row(label, e["lines_in"], e["wall_s"], e["lines_in"] / e["wall_s"])
         else:
@@ -506,15 +508,16 @@ def doc_body(m: dict[str, Any], r: dict[str, Any], table: str) -> str:
         "| end-to-end run | lines read | events stored | wall s | CPU s | lines/s | lines per CPU-s | peak RSS MB | tree peak MB (procs) | store MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for e in r["e2e"]:
+    for e in r["e2e"] + ([r["fallback"]] if r.get("fallback") else []):
+        name = f"{e['lines_in']:,} lines" + (", REGWATCH_NATIVE=0" if e.get("env") else "")
         if e["ok"]:
             lines.append(
-                f"| {e['lines_in']:,} lines | {e['lines']:,} | {e['events']:,} | {e['wall_s']:.1f} | {e['cpu_s']:.1f} | "
+                f"| {name} | {e['lines']:,} | {e['events']:,} | {e['wall_s']:.1f} | {e['cpu_s']:.1f} | "
                 f"{fmt_rate(e['lines_in'] / e['wall_s'])} | {fmt_rate(e['lines_in'] / e['cpu_s'])} | {e['maxrss_mb']:.0f} | {e['tree_peak_mb']:.0f} "
                 f"({e['procs']}) | {e['store_mb']:.0f} |"
             )
         else:
-            lines.append(f"| {e['lines_in']:,} lines | – | – | {e['wall_s']:.1f} | {e['cpu_s']:.1f} | – | – | "
+            lines.append(f"| {name} | – | – | {e['wall_s']:.1f} | {e['cpu_s']:.1f} | – | – | "
                          f"{e['maxrss_mb']:.0f} | {e['tree_peak_mb']:.0f} ({e['procs']}) | – |")
             lines.append(f"|  | {e['why']} |||||||||")
     lines.append("")
@@ -543,6 +546,37 @@ def doc_body(m: dict[str, Any], r: dict[str, Any], table: str) -> str:
 
 
 # -- main -------------------------------------------------------------------------------------
+def _e2e(a: argparse.Namespace, path: Path, n_in: int, env: dict[str, str], label: str) -> dict[str, Any]:
+    db = Path(tempfile.mkdtemp(prefix=f"db-{n_in}-", dir=a.out))
+    try:
+        res = run_ingest(a.python, path, db, a.timeout, env)
+    finally:
+        if not a.keep_db:
+            shutil.rmtree(db, ignore_errors=True)
+    ok = res.rc == 0 and not res.timed_out and res.lines == n_in
+    why = ""
+    if res.timed_out:
+        why = f"killed after the {a.timeout:.0f} s timeout"
+    elif res.rc != 0:
+        why = f"exit code {res.rc}: " + " ".join(res.stderr_tail.strip().splitlines()[-1:])[:200]
+    elif res.lines != n_in:
+        why = f"read {res.lines:,} lines, expected {n_in:,}"
+    dropped = res.stats.get("dropped") or {}
+    if ok and dropped:
+        print(f"# warning: unintentional drops {dropped}", flush=True)
+    print(f"# {label}, {n_in:,} lines: {'ok' if ok else 'FAILED: ' + why}; {res.wall_s:.1f} s"
+          + (f", {fmt_rate(n_in / res.wall_s)} lines/s" if ok else "")
+          + f", peak RSS {res.maxrss_mb:.0f} MB (tree {res.tree_peak_mb:.0f} MB, {res.procs_seen} procs)",
+          flush=True)
+    return {
+        "label": label, "env": env,
+        "lines_in": n_in, "ok": ok, "why": why, "wall_s": res.wall_s, "cpu_s": res.cpu_s, "lines": res.lines,
+        "events": int(res.stats.get("events", 0)), "dropped": dropped,
+        "ignored": res.stats.get("ignored") or {}, "maxrss_mb": res.maxrss_mb,
+        "tree_peak_mb": res.tree_peak_mb, "procs": res.procs_seen, "store_mb": res.store_mb,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=5_000_000, help="lines in the synthetic log (default 5,000,000)")
@@ -557,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=Path, default=DOCS, help="benchmarks file whose section is rewritten")
     ap.add_argument("--no-docs", action="store_true", help="only print; leave docs/benchmarks.md alone")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--fallback-lines", type=int, default=1_000_000,
+                    help="also ingest this many lines with REGWATCH_NATIVE=0 (0: skip; default 1,000,000)")
     a = ap.parse_args(argv)
     try:
         import duckdb  # noqa: F401
@@ -602,33 +638,12 @@ def main(argv: list[str] | None = None) -> int:
     r["startup_s"] = startup_seconds(a.python)
     r["e2e"] = []
     for path, n_in in ([(small, a.rss_lines)] if small else []) + [(log, a.lines)]:
-        db = Path(tempfile.mkdtemp(prefix=f"db-{n_in}-", dir=a.out))
-        try:
-            res = run_ingest(a.python, path, db, a.timeout, {})
-        finally:
-            if not a.keep_db:
-                shutil.rmtree(db, ignore_errors=True)
-        ok = res.rc == 0 and not res.timed_out and res.lines == n_in
-        why = ""
-        if res.timed_out:
-            why = f"killed after the {a.timeout:.0f} s timeout"
-        elif res.rc != 0:
-            why = f"exit code {res.rc}: " + " ".join(res.stderr_tail.strip().splitlines()[-1:])[:200]
-        elif res.lines != n_in:
-            why = f"read {res.lines:,} lines, expected {n_in:,}"
-        dropped = res.stats.get("dropped") or {}
-        if ok and dropped:
-            print(f"# warning: unintentional drops {dropped}", flush=True)
-        r["e2e"].append({
-            "lines_in": n_in, "ok": ok, "why": why, "wall_s": res.wall_s, "cpu_s": res.cpu_s, "lines": res.lines,
-            "events": int(res.stats.get("events", 0)), "dropped": dropped,
-            "ignored": res.stats.get("ignored") or {}, "maxrss_mb": res.maxrss_mb,
-            "tree_peak_mb": res.tree_peak_mb, "procs": res.procs_seen, "store_mb": res.store_mb,
-        })
-        print(f"# c) {n_in:,} lines: {'ok' if ok else 'FAILED: ' + why}; {res.wall_s:.1f} s"
-              + (f", {fmt_rate(n_in / res.wall_s)} lines/s" if ok else "")
-              + f", peak RSS {res.maxrss_mb:.0f} MB (tree {res.tree_peak_mb:.0f} MB, {res.procs_seen} procs)",
-              flush=True)
+        r["e2e"].append(_e2e(a, path, n_in, {}, "c) regwatch ingest end to end"))
+    # the same without the native library: the DuckDB fast path and correlator it falls back to
+    if a.fallback_lines:
+        fb_path = small if (small and a.fallback_lines == a.rss_lines) else log
+        fb_n = a.rss_lines if fb_path is small else a.lines
+        r["fallback"] = _e2e(a, fb_path, fb_n, {"REGWATCH_NATIVE": "0"}, "c') the same with REGWATCH_NATIVE=0 (DuckDB fallback)")
 
     r["load_before"], r["load_after"] = load_before, loadavg()
     table = report(m, r)
