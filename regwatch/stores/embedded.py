@@ -180,6 +180,7 @@ class EmbeddedStore:
         self.compact_at = compact_at
         self._local = threading.local()
         self._defer_compaction = 0
+        self._merge_threads = 1
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "events").mkdir(exist_ok=True)
@@ -244,8 +245,13 @@ class EmbeddedStore:
         # (not after a failed run: the files are stored either way, and a second error
         # here would hide the first)
         if not self._defer_compaction:
-            with self._writer():
-                self._maybe_compact(self._load_manifest())
+            # the run's own buffers are gone by now: the merges may use both cores
+            self._merge_threads = max(1, min(2, os.cpu_count() or 1))
+            try:
+                with self._writer():
+                    self._maybe_compact(self._load_manifest())
+            finally:
+                self._merge_threads = 1
 
     @contextmanager
     def _writer(self) -> Iterator[None]:
@@ -487,8 +493,8 @@ class EmbeddedStore:
         con.execute("SET preserve_insertion_order=false")  # lets the COPY stream
         # one thread and a small limit: a merge is a background chore of the writer, and
         # it must not lift the ingest's peak memory (run_sql raises the limit if it must)
-        con.execute("SET threads=1")
-        con.execute(f"SET memory_limit='{MERGE_MEMORY_MB}MB'")
+        con.execute(f"SET threads={self._merge_threads}")
+        con.execute(f"SET memory_limit='{MERGE_MEMORY_MB * self._merge_threads}MB'")
         try:
             select = (
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
@@ -504,7 +510,7 @@ class EmbeddedStore:
                 f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows}, ROW_GROUP_SIZE_BYTES '16MB')",
                 {"p": paths},
                 fetch=False,
-                base_mb=MERGE_MEMORY_MB,
+                base_mb=MERGE_MEMORY_MB * self._merge_threads,
             )
         finally:
             con.execute("SET preserve_insertion_order=true")
