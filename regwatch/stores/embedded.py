@@ -64,11 +64,24 @@ _DICT_COLUMNS = frozenset(
      "message", "host", "log_file", "user", "client_ip", "user_agent", "error_code", "day"}
 )
 _SIDE_ORDER = ("repository", "user", "timestamp")
-# The audit side set: every event with one of these actions is also kept in a small set
-# of its own (``deletes/``), so the DELETE audit, a search for a few rows among millions,
-# reads a few percent of the data instead of all of it.
+# The side sets: every event whose ``column`` holds one of ``values`` is also kept in a
+# small set of its own, sorted by ``order``, so a query for a few rows among millions
+# reads a few percent of the data instead of all of it:
+# * ``deletes/`` (delete, blob_delete): the DELETE audit;
+# * ``auth/`` (real auth failures and anonymous denials, not challenges): who fails to
+#   log in, from where.
 SIDE_SET = "deletes"
 SIDE_ACTIONS = frozenset({"delete", "blob_delete"})
+AUTH_SET = "auth"
+AUTH_VALUES = frozenset({"auth_failure", "anonymous_denial"})
+SIDE_SETS: dict[str, tuple[str, frozenset[str], tuple[str, ...]]] = {
+    SIDE_SET: ("action", SIDE_ACTIONS, _SIDE_ORDER),
+    AUTH_SET: ("auth", AUTH_VALUES, ("user", "client_ip", "timestamp")),
+}
+
+
+def _new_side() -> dict[str, list[str]]:
+    return {name: sorted(values) for name, (_col, values, _order) in SIDE_SETS.items()}
 # The rollup set: per day, the sums of ``repeat`` and ``bytes`` for every combination of
 # these fields, written beside each batch. Aggregations over whole days that filter and
 # group only by them (the summary, dashboards) read it instead of the events.
@@ -204,7 +217,7 @@ class EmbeddedStore:
                 "version": MANIFEST_VERSION,
                 "files": [],
                 "retired": [],
-                "side": {SIDE_SET: sorted(SIDE_ACTIONS)},
+                "side": _new_side(),
                 "rollup": list(ROLLUP_DIMS),
             }
         except (OSError, ValueError) as exc:
@@ -277,14 +290,22 @@ class EmbeddedStore:
 
     @staticmethod
     def _side_actions(doc: dict[str, Any]) -> frozenset[str]:
-        """The actions the side set holds; empty for a store made before it existed
-        (its older events are not in it, so it must not be read)."""
+        """The actions the deletes side set holds; empty for a store made before it
+        existed (its older events are not in it, so it must not be read)."""
         return frozenset(doc.get("side", {}).get(SIDE_SET, ()))
 
+    @staticmethod
+    def _sides(doc: dict[str, Any]) -> dict[str, frozenset[str]]:
+        """The side sets this store keeps (by the manifest: a set added after a store was
+        made is not kept there, since its older events would be missing)."""
+        return {name: frozenset(v) for name, v in doc.get("side", {}).items() if name in SIDE_SETS}
+
     def _set_for(self, doc: dict[str, Any], q: Query) -> str:
-        side = self._side_actions(doc)
-        if q.actions and side and q.actions <= side:
+        sides = self._sides(doc)
+        if q.actions and sides.get(SIDE_SET) and q.actions <= sides[SIDE_SET]:
             return SIDE_SET
+        if q.auth and sides.get(AUTH_SET) and q.auth <= sides[AUTH_SET]:
+            return AUTH_SET
         return "events"
 
     def _files(
@@ -381,17 +402,17 @@ class EmbeddedStore:
             written = fresh.num_rows
             if written:
                 if "side" not in doc and not doc["files"]:
-                    doc["side"] = {SIDE_SET: sorted(SIDE_ACTIONS)}
+                    doc["side"] = _new_side()
                 if "rollup" not in doc and not doc["files"]:
                     doc["rollup"] = list(ROLLUP_DIMS)
                 self._append(doc, fresh)
                 if tuple(doc.get("rollup", ())) == ROLLUP_DIMS:
                     self._append_rollup(doc, fresh)
-                side = self._side_actions(doc)
-                if side:
-                    audited = fresh.filter(pc.is_in(fresh["action"], arrowkit.strings(sorted(side))))
-                    if audited.num_rows:
-                        self._append(doc, audited, SIDE_SET)
+                for name, values in self._sides(doc).items():
+                    column = SIDE_SETS[name][0]
+                    rows = fresh.filter(pc.is_in(fresh[column], arrowkit.strings(sorted(values))))
+                    if rows.num_rows:
+                        self._append(doc, rows, name)
                 self._save_manifest(doc)
                 if not self._defer_compaction:
                     self._maybe_compact(doc)
@@ -416,8 +437,8 @@ class EmbeddedStore:
         parts = _partitions(pc.cast(fresh["timestamp"], pa.date32()), set_)
         for k, mask in parts:
             part = fresh if len(parts) == 1 and fresh["timestamp"].null_count == 0 else fresh.filter(mask)
-            if set_ == SIDE_SET:
-                part = part.sort_by([(c, "ascending") for c in _SIDE_ORDER])
+            if set_ in SIDE_SETS:
+                part = part.sort_by([(c, "ascending") for c in SIDE_SETS[set_][2]])
             self._write_file(doc, k, part, set_=set_)
 
     def _append_rollup(self, doc: dict[str, Any], fresh: pa.Table) -> None:
@@ -458,7 +479,7 @@ class EmbeddedStore:
             part,
             tmp,
             compression="zstd",
-            row_group_size=SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP,
+            row_group_size=SIDE_ROW_GROUP if set_ in SIDE_SETS else ROW_GROUP,
             # dictionaries only where values repeat: building one for ids and raw lines
             # costs time and is thrown away (the files are smaller this way too)
             use_dictionary=[c for c in part.column_names if c in _DICT_COLUMNS],
@@ -500,11 +521,11 @@ class EmbeddedStore:
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
                 f"CAST(sum(bytes) AS BIGINT) AS bytes FROM read_parquet($p, hive_partitioning = false) GROUP BY ALL"
                 if set_ == ROLLUP_SET
-                else f"SELECT {_COLS} FROM read_parquet($p) ORDER BY {', '.join(chr(34) + c + chr(34) for c in _SIDE_ORDER)}"
-                if set_ == SIDE_SET
+                else f"SELECT {_COLS} FROM read_parquet($p) ORDER BY {', '.join(chr(34) + c + chr(34) for c in SIDE_SETS[set_][2])}"
+                if set_ in SIDE_SETS
                 else f"SELECT {_COLS} FROM read_parquet($p)"
             )
-            group_rows = SIDE_ROW_GROUP if set_ == SIDE_SET else ROW_GROUP
+            group_rows = SIDE_ROW_GROUP if set_ in SIDE_SETS else ROW_GROUP
             run_sql(
                 con,
                 f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows}, ROW_GROUP_SIZE_BYTES '16MB')",

@@ -380,3 +380,78 @@ def test_dedupe_skips_files_by_id_range_but_never_misses_a_duplicate(tmp_path: P
     r = s.write(mixed)
     assert (r.written, r.duplicates) == (7, 15)
     assert s.count() == 1007
+
+
+def _auth_mixed(n: int) -> list[Event]:
+    """Auth failures, anonymous denials, challenges and plain pulls from a few users and IPs."""
+    kinds = ["auth_failure", "anonymous_denial", "challenge", "none", "none"]
+    out = []
+    for i in range(n):
+        auth = kinds[i % 5]
+        e = mk(i, day=i % 3, repo=f"team-{'ab'[i % 2]}/svc-{i % 4}", user=[None, "ann", "bob", "eve"][i % 4] if auth != "anonymous_denial" else None)
+        e = replace(e, auth=auth, client_ip=f"10.0.0.{i % 6}", status=401 if auth != "none" else 200,
+                    outcome="failure" if auth != "none" else "success", tally="pull_failed" if auth != "none" else "pull")
+        out.append(e)
+    return out
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        Query(auth=frozenset({"auth_failure"})),
+        Query(auth=frozenset({"auth_failure", "anonymous_denial"}), since=T0 + timedelta(days=1), newest_first=True, limit=9),
+        Query(auth=frozenset({"auth_failure"}), user="ann"),
+        Query(auth=frozenset({"auth_failure", "challenge"})),  # challenges are not kept aside: the events
+    ],
+)
+def test_auth_side_set_answers_like_a_full_scan(tmp_path: Path, query: Query) -> None:
+    s = EmbeddedStore(tmp_path / "db", compact_at=3)
+    evs = _auth_mixed(600)
+    for k in range(0, 600, 40):
+        s.write(evs[k : k + 40])
+    s.write(evs[50:250])  # a replay adds nothing, to either set
+    everything = s.search(Query(newest_first=query.newest_first))
+
+    def keep(e: Event) -> bool:
+        return (
+            e.auth in query.auth
+            and (query.user is None or e.user == query.user)
+            and (query.since is None or e.timestamp >= query.since)
+        )
+
+    want = [e for e in everything if keep(e)][: query.limit]
+    assert want
+    assert s.search(query) == want
+    ranking = s.aggregate(Aggregation(replace(query, limit=None, newest_first=False), ("user", "client_ip")))
+    oracle: dict[tuple, int] = {}
+    for e in everything:
+        if keep(e):
+            oracle[(e.user, e.client_ip)] = oracle.get((e.user, e.client_ip), 0) + e.repeat
+    assert {(g["user"], g["client_ip"]): g["count"] for g in ranking} == oracle
+    assert s.count() == 600
+
+
+def test_auth_side_set_is_written_and_read_only_where_the_manifest_names_it(tmp_path: Path) -> None:
+    import json
+
+    s = EmbeddedStore(tmp_path / "db")
+    s.write(_auth_mixed(50))
+    doc = json.loads((tmp_path / "db" / "manifest.json").read_text())
+    assert {f.get("set", "events") for f in doc["files"]} == {"events", "auth", "rollup"}
+    assert s._set_for(doc, Query(auth=frozenset({"auth_failure"}))) == "auth"
+    assert s._set_for(doc, Query(auth=frozenset({"challenge"}))) == "events"
+    assert sum(f["rows"] for f in doc["files"] if f.get("set") == "auth") == sum(
+        1 for e in _auth_mixed(50) if e.auth in ("auth_failure", "anonymous_denial")
+    )
+    # a store made when only the deletes side set existed keeps reading its events
+    old = tmp_path / "old"
+    o = EmbeddedStore(old)
+    o.write(_auth_mixed(50)[:20])
+    m = json.loads((old / "manifest.json").read_text())
+    m["side"] = {"deletes": m["side"]["deletes"]}
+    m["files"] = [f for f in m["files"] if f.get("set") != "auth"]
+    (old / "manifest.json").write_text(json.dumps(m))
+    o.write(_auth_mixed(50)[20:])
+    q = Query(auth=frozenset({"auth_failure"}))
+    assert o.search(q) == s.search(q)
+    assert not any(f.get("set") == "auth" for f in json.loads((old / "manifest.json").read_text())["files"])
