@@ -215,3 +215,28 @@ def run_cli(
 
 def expected(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.expected.json").read_text())
+
+
+def synth_lines(n: int, seed: int) -> list[str]:
+    """``n`` lines of bench/synth.py's synthetic registry log."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regwatch_bench_synth", ROOT / "bench" / "synth.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return list(mod.generate(n, seed))
+
+
+def require_native() -> None:
+    """Skip a test module when the native library is not built; fail under CI=true, where
+    a green run must not hide an untested hot path."""
+    import pytest
+
+    from regwatch import native
+
+    if native.available():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("the native library is not built (make native)", pytrace=False)
+    pytest.skip("the native library is not built (make native)", allow_module_level=True)

@@ -14,6 +14,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+import regwatch_testlib as lib
+
 from regwatch.events import Event, RawLine
 from regwatch.parsing import columnar
 from regwatch.parsing.distribution import parse_body
@@ -35,15 +37,6 @@ def _fast(lines: list[str]) -> tuple[list[dict], set[int]]:
     obs, slow = columnar.fast_parse(con, t)
     return obs.to_pylist(), set(slow.column("seq").to_pylist())
 
-
-def _synthetic(n: int, seed: int) -> list[str]:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("synth", ROOT / "bench" / "synth.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return list(mod.generate(n, seed))
 
 
 def _mutate(lines: list[str], seed: int) -> list[str]:
@@ -107,7 +100,7 @@ def test_fast_rows_equal_per_line_parser_on_samples(path: Path) -> None:
 
 
 def test_fast_rows_equal_per_line_parser_on_synthetic_and_near_misses() -> None:
-    lines = _synthetic(6000, seed=3)
+    lines = lib.synth_lines(6000, seed=3)
     claimed, slow = _compare(lines)
     assert claimed == len(lines) and slow == 0
     mutated = _mutate(lines, seed=5)
@@ -116,7 +109,7 @@ def test_fast_rows_equal_per_line_parser_on_synthetic_and_near_misses() -> None:
 
 
 def test_secret_lines_are_left_to_redact() -> None:
-    lines = _synthetic(40, seed=1)
+    lines = lib.synth_lines(40, seed=1)
     k = next(i for i, l in enumerate(lines) if 'http.request.uri="/v2/' in l and "authorized request" in l)
     lines[k] = lines[k].replace('http.request.uri="/v2/', 'http.request.uri="/v2/x/manifests/1?token=abc&y=/v2/')
     j = next(i for i, l in enumerate(lines) if l.startswith("10.") and '"GET /v2/' in l)
@@ -140,7 +133,7 @@ def _stored(tmp: Path, path: Path, fmt: str | None) -> list[tuple]:
 
 @pytest.mark.parametrize("name", ["synthetic", "mutated"])
 def test_whole_file_same_events_with_and_without_fast_path(tmp_path: Path, name: str, monkeypatch) -> None:
-    lines = _synthetic(5000, seed=9)
+    lines = lib.synth_lines(5000, seed=9)
     if name == "mutated":
         lines = _mutate(lines, seed=11)
     p = tmp_path / "r.log"

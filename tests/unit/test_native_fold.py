@@ -5,13 +5,13 @@ carried across block ends), and shuffled, truncated and mixed streams."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import regwatch_testlib as lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,18 +24,9 @@ from regwatch.stores.embedded import EmbeddedStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
-if not native.available():
-    if os.environ.get("CI") == "true":
-        pytest.fail("the native library is not built (make native)", pytrace=False)
-    pytest.skip("the native library is not built (make native)", allow_module_level=True)
+lib.require_native()
 
 
-def _synth(n: int, seed: int) -> list[str]:
-    spec = importlib.util.spec_from_file_location("synth", ROOT / "bench" / "synth.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return list(mod.generate(n, seed))
 
 
 def _events(files: list[Path], db: Path, *, use_native: bool, block_bytes: int | None, monkeypatch, checkpoint: Path | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -77,7 +68,7 @@ def test_samples_give_the_same_events(tmp_path: Path, monkeypatch) -> None:
 
 def test_synthetic_log_in_small_blocks(tmp_path: Path, monkeypatch) -> None:
     log = tmp_path / "synth.log"
-    log.write_text("\n".join(_synth(15_000, 3)) + "\n")
+    log.write_text("\n".join(lib.synth_lines(15_000, 3)) + "\n")
     # ~170 blocks: requests, held pulls and carried app lines cross many block ends
     n = _same(tmp_path, [log], monkeypatch, block_bytes=64 << 10)
     assert n > 5_000
@@ -105,7 +96,7 @@ def _jumble(lines: list[str], rng: random.Random) -> list[str]:
 def test_jumbled_streams_give_the_same_events(tmp_path_factory, monkeypatch, seed: int, block_kb: int) -> None:
     tmp = tmp_path_factory.mktemp("jumble")
     rng = random.Random(seed)
-    lines = _jumble(_synth(1_500, seed), rng)
+    lines = _jumble(lib.synth_lines(1_500, seed), rng)
     samples = (ROOT / "sample_logs" / "distribution" / "registry-text.log").read_text().splitlines()
     k = rng.randrange(len(lines))
     lines[k:k] = samples[: rng.randint(0, len(samples))]  # real lines amid synthetic ones
@@ -117,7 +108,7 @@ def test_jumbled_streams_give_the_same_events(tmp_path_factory, monkeypatch, see
 def test_a_log_read_in_two_steps_gives_the_same_events(tmp_path: Path, monkeypatch) -> None:
     """What the folder holds at the end of the first read (unfinished requests, pulls
     that may be lookups) is read again the second time, with the same ids."""
-    lines = _synth(6_000, 9)
+    lines = lib.synth_lines(6_000, 9)
     results = []
     for use_native in (False, True):
         d = tmp_path / ("n" if use_native else "d")

@@ -9,9 +9,7 @@ bench/synth.py output) both handle exactly the same lines.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import random
 import re
 from pathlib import Path
@@ -20,6 +18,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+
+import regwatch_testlib as lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,22 +29,13 @@ from regwatch.parsing import columnar
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "sample_logs" / "distribution").glob("*.log"))
 
-if not native.available():
-    if os.environ.get("CI") == "true":
-        pytest.fail("the native library is not built (make native)", pytrace=False)
-    pytest.skip("the native library is not built (make native)", allow_module_level=True)
+lib.require_native()
 
 
 # ---------------------------------------------------------------------------------------
 # helpers
 
 
-def _synth(n: int, seed: int) -> list[str]:
-    spec = importlib.util.spec_from_file_location("synth", ROOT / "bench" / "synth.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(mod)
-    return list(mod.generate(n, seed))
 
 
 def _sample_lines() -> list[str]:
@@ -124,7 +115,7 @@ def test_samples_same_rows_as_duckdb(path: Path) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_synthetic_same_rows_as_duckdb(seed: int) -> None:
-    lines = _synth(10_000, seed)
+    lines = lib.synth_lines(10_000, seed)
     handled, _ = _check(lines, same_sets=True)
     assert handled == len(lines)
 
@@ -173,7 +164,7 @@ def _edit(line: str, rng: random.Random) -> str:
 
 @pytest.mark.parametrize("seed", [5, 6])
 def test_near_misses_left_alone_or_same_as_duckdb(seed: int) -> None:
-    lines = _near_misses(_synth(8000, seed) + _sample_lines(), seed)
+    lines = _near_misses(lib.synth_lines(8000, seed) + _sample_lines(), seed)
     handled, duck = _check(lines)
     assert handled >= duck * 0.99  # near misses the SQL accepts are accepted here too
 
@@ -181,7 +172,7 @@ def test_near_misses_left_alone_or_same_as_duckdb(seed: int) -> None:
 @pytest.mark.parametrize("seed", [7, 8])
 def test_random_edits_left_alone_or_same_as_duckdb(seed: int) -> None:
     rng = random.Random(seed)
-    lines = [_edit(line, rng) for line in _synth(8000, seed) + _sample_lines()]
+    lines = [_edit(line, rng) for line in lib.synth_lines(8000, seed) + _sample_lines()]
     handled, duck = _check(lines)
     assert handled > duck * 0.9
 
@@ -280,7 +271,7 @@ def test_edge_lines_same_as_duckdb() -> None:
 # native parser keeps matches DuckDB
 
 
-_REAL = _synth(400, 21) + _sample_lines()
+_REAL = lib.synth_lines(400, 21) + _sample_lines()
 _TOKENS = sorted({t for line in _REAL for t in re.split(r'( |"|=|\\|/|\?|&|:)', line) if t})
 _PIECES = _TOKENS + FRAGS
 
@@ -326,7 +317,7 @@ def test_decoded_bytes_match_duckdb(lines: list[str]) -> None:
 
 
 def test_sliced_array_block() -> None:
-    lines = _synth(1200, 31) + _sample_lines()[:200]
+    lines = lib.synth_lines(1200, 31) + _sample_lines()[:200]
     whole = pa.array(["x"] * 5 + lines + ["y"] * 3, pa.string())
     part = whole.slice(5, len(lines))
     assert part.offset == 5
