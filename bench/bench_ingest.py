@@ -394,8 +394,9 @@ def run_ingest(python: str, log: Path, db: Path, timeout: float, extra_env: dict
         lines=int(stats.get("lines", 0)),
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        maxrss_mb=usage.ru_maxrss / 1024,
-        tree_peak_mb=sampler.peak_kb / 1024,
+        # MB = 10^6 bytes, as everywhere in these reports (ru_maxrss is in KiB)
+        maxrss_mb=usage.ru_maxrss * 1024 / 1e6,
+        tree_peak_mb=sampler.peak_kb * 1024 / 1e6,
         procs_seen=len(sampler.seen),
         rc=p.returncode,
         timed_out=timed_out,
@@ -501,7 +502,7 @@ def doc_body(m: dict[str, Any], r: dict[str, Any], table: str) -> str:
         f"start and imports ({r['startup_s']:.2f} s). CPU s is user + system time of the subprocess (and of "
         "any children it waits for); lines per CPU-second is the figure to compare when the machine is "
         "shared, wall-clock lines/s the one the target is about. Peak RSS is the subprocess's own (`wait4` "
-        "`ru_maxrss`), so the baselines above do not inflate it; the tree figure sums the RSS of the "
+        "`ru_maxrss`, in MB of 10^6 bytes), so the baselines above do not inflate it; the tree figure sums the RSS of the "
         "subprocess and any children it starts, sampled every 0.1 s. Store MB is the Parquet data the "
         "store's manifest lists.",
         "",

@@ -189,7 +189,7 @@ def _ingest_file(
     reported = start if not info.gzip else 0
     for parsed in _staged(read_blocks(info, start), run):
         run.apply(parsed, final=False)
-        last_end = int(parsed.block.ends[-1])
+        last_end = parsed.end
         if writer.full():
             writer.flush()
             if checkpoint is not None:
@@ -216,7 +216,8 @@ def _ingest_file(
 class _Parsed:
     """One block after the parse stage."""
 
-    block: Block
+    block: Block | None  # None once folded: the lines are no longer needed
+    end: int  # the offset just past the block's last line
     seq0: int
     last_seq: int
     obs: pa.Table
@@ -229,16 +230,16 @@ class _Parsed:
     pending: int | None = None
 
 
-AHEAD = 4  # parsed blocks the parse stage may hold ready (about 3 MB each)
+AHEAD = 4  # folded blocks the parse stage may hold ready (their records: ~1.5 MB each)
 
 
-def _staged(blocks: Iterator[Block], run: _BlockRun, ahead: int = AHEAD) -> Iterator[_Parsed]:
+def _staged(blocks: Iterator[Block], run: _BlockRun, ahead: int | None = None) -> Iterator[_Parsed]:
     """Read, parse and fold blocks on a worker thread while the caller stores earlier
     ones. The native parser, zlib, DuckDB and the Parquet writer release the GIL, so the
     two stages use both cores. The worker may run up to ``ahead`` blocks ahead, so it
     keeps going while the caller writes a batch. Order is kept (one worker), and an
     error in the worker is raised here."""
-    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=max(1, ahead))
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=max(1, AHEAD if ahead is None else ahead))
     stop = threading.Event()
 
     def work() -> None:
@@ -368,13 +369,15 @@ class _BlockRun:
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
-        parsed = _Parsed(block, seq0, self.seq, obs, hints, stats, drops)
+        parsed = _Parsed(block, int(block.ends[-1]), seq0, self.seq, obs, hints, stats, drops)
         if self.folder is not None:
             lines = block.arrow if block.arrow is not None else arrowkit.strings(list(block.texts))
             recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
             parsed.tables = [recs, other]
             parsed.merged = self.folder.merged
             parsed.pending = self.folder.pending_offset()
+            # a folded block waits in the queue with its records only (up to AHEAD of them)
+            parsed.block, parsed.obs = None, _EMPTY_OBS
         return parsed
 
     def apply(self, parsed: _Parsed, *, final: bool) -> None:
@@ -389,6 +392,7 @@ class _BlockRun:
             self._add_folded(parsed.tables, parsed.merged)
             self.pending = parsed.pending
             return
+        assert parsed.block is not None
         self._block, self._seq0, self._hints = parsed.block, parsed.seq0, parsed.hints
         self._correlate(parsed.obs, last_seq=parsed.last_seq, final=final)
         self.pending = self.corr.pending_offset()
@@ -579,6 +583,9 @@ class _BlockRun:
 
 def _empty_obs() -> pa.Table:
     return pa.Table.from_arrays([pa.nulls(0, f.type) for f in OBS_SCHEMA], schema=OBS_SCHEMA)
+
+
+_EMPTY_OBS = _empty_obs()
 
 
 def _int64(values: np.ndarray) -> pa.Array:

@@ -515,7 +515,7 @@ class EmbeddedStore:
         # one thread and a small limit: a merge is a background chore of the writer, and
         # it must not lift the ingest's peak memory (run_sql raises the limit if it must)
         con.execute(f"SET threads={self._merge_threads}")
-        con.execute(f"SET memory_limit='{MERGE_MEMORY_MB * self._merge_threads}MB'")
+        con.execute(f"SET memory_limit='{MERGE_MEMORY_MB}MB'")
         try:
             select = (
                 f"SELECT day, {', '.join(ROLLUP_DIMS)}, CAST(sum(count) AS BIGINT) AS count, "
@@ -531,7 +531,7 @@ class EmbeddedStore:
                 f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {group_rows}, ROW_GROUP_SIZE_BYTES '16MB')",
                 {"p": paths},
                 fetch=False,
-                base_mb=MERGE_MEMORY_MB * self._merge_threads,
+                base_mb=MERGE_MEMORY_MB,
             )
         finally:
             con.execute("SET preserve_insertion_order=true")
