@@ -53,6 +53,7 @@ ROW_GROUP = 64_000  # rows per Parquet row group: small enough to write in littl
 # The side set is sorted by (repository, user, timestamp) in small row groups, so a search
 # by repository glob and user decodes only the row groups whose min/max can match.
 SIDE_ROW_GROUP = 8_192
+TWO_PASS_LIMIT = 1_000  # a search with a limit up to this finds its rows first (see search())
 # columns whose Parquet min/max statistics serve queries (time, id ranges, filters)
 _STATS_COLUMNS = frozenset(
     {"id", "timestamp", "day", "source", "component", "action", "outcome", "tally", "auth",
@@ -687,12 +688,52 @@ class EmbeddedStore:
             return []
         where, params = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
-        sql = f"SELECT {_COLS} FROM read_parquet($files){where} ORDER BY timestamp {order}, id {order}"
-        if query.limit is not None:
-            sql += f" LIMIT {int(query.limit)}"
+        limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
         params["files"] = files
-        table = self._run(sql, params, set_)
-        return rows_to_events(table)
+        one_pass = f"SELECT {_COLS} FROM read_parquet($files){where} ORDER BY timestamp {order}, id {order}{limit}"
+        if query.limit is None or query.limit > TWO_PASS_LIMIT:
+            return rows_to_events(self._run(one_pass, params, set_))
+        # "The newest N": two passes. First find the N rows, reading only the filtered
+        # and ordering columns; then read the whole rows of just those, file by file.
+        # In one pass the top-N sort carried every column (raw lines above all) of every
+        # candidate row (newest 100 deletes at 10M: 114 -> 48 ms). Without a small limit
+        # the second pass costs more than it saves, so the search stays one pass.
+        hits = self._run(
+            f"SELECT filename, file_row_number FROM read_parquet($files, filename = true, file_row_number = true)"
+            f"{where} ORDER BY timestamp {order}, id {order}{limit}",
+            params,
+            set_,
+        )
+        if hits.num_rows == 0:
+            return []
+        try:
+            table = self._fetch_rows(hits)
+        except duckdb.IOException:
+            # a file was retired between the passes: one pass, with a fresh manifest
+            table = self._run(one_pass, params, set_)
+        direction = "descending" if query.newest_first else "ascending"
+        return rows_to_events(table.sort_by([("timestamp", direction), ("id", direction)]))
+
+    def _fetch_rows(self, hits: pa.Table) -> pa.Table:
+        """The whole rows at (filename, file_row_number) ``hits``."""
+        names = hits["filename"].to_pylist()
+        numbers = hits["file_row_number"].to_pylist()
+        by_file: dict[str, list[int]] = {}
+        for name, n in zip(names, numbers):
+            by_file.setdefault(name, []).append(n)
+        con = self._con()
+        parts = []
+        for name, ns in by_file.items():
+            parts.append(
+                to_arrow(
+                    con.execute(
+                        f"SELECT {_COLS} FROM read_parquet($f, file_row_number = true) "
+                        "WHERE file_row_number IN (SELECT unnest($ns))",
+                        {"f": name, "ns": ns},
+                    )
+                )
+            )
+        return pa.concat_tables(parts)
 
     def _rollup_plan(
         self, doc: dict[str, Any], aggregation: Aggregation

@@ -455,3 +455,31 @@ def test_auth_side_set_is_written_and_read_only_where_the_manifest_names_it(tmp_
     q = Query(auth=frozenset({"auth_failure"}))
     assert o.search(q) == s.search(q)
     assert not any(f.get("set") == "auth" for f in json.loads((old / "manifest.json").read_text())["files"])
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_a_search_with_a_small_limit_finds_the_same_rows_in_two_passes(tmp_path: Path, monkeypatch, newest_first: bool) -> None:
+    """Searches with a small limit find their rows first and read whole rows after; the
+    result (rows, order, ties broken by id) is what one pass gives, and a file retired
+    between the passes falls back to one pass."""
+    import duckdb
+
+    s = EmbeddedStore(tmp_path / "db", compact_at=3)
+    evs = _mixed(500)
+    # many equal timestamps, so the order rests on the id
+    evs = [replace(e, timestamp=T0 + timedelta(minutes=(i % 40))) for i, e in enumerate(evs)]
+    for k in range(0, 500, 60):
+        s.write(evs[k : k + 60])
+    for q in (Query(newest_first=newest_first), Query(actions=frozenset({"delete"}), newest_first=newest_first),
+              Query(repo="team-a/*", since=T0 + timedelta(minutes=5), newest_first=newest_first)):
+        whole = s.search(q)
+        for limit in (1, 17, 200):
+            assert s.search(replace(q, limit=limit)) == whole[:limit]
+    q = Query(newest_first=newest_first, limit=25)
+    want = s.search(q)
+
+    def gone(hits):  # noqa: ANN001
+        raise duckdb.IOException("file retired")
+
+    monkeypatch.setattr(s, "_fetch_rows", gone)
+    assert s.search(q) == want
