@@ -10,7 +10,7 @@ ingest does not load pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
@@ -95,13 +95,14 @@ def column(values: Sequence[object], typ: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
 
 
-def _micros(t: object) -> int:
-    from datetime import datetime, timezone
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+def _micros(t: object) -> int:
     assert isinstance(t, datetime)
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
-    d = t - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    d = t - EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 

@@ -103,7 +103,7 @@ def load() -> Any:
     lib.rw_table_free.restype = None
     lib.rw_parse.argtypes = [vp, i64, i64, vp, i64, ctypes.POINTER(vp), ctypes.POINTER(vp)]
     lib.rw_parse.restype = ctypes.c_int32
-    lib.rw_fold_new.argtypes = [ctypes.c_char_p, sz, ctypes.c_char_p, sz]
+    lib.rw_fold_new.argtypes = [ctypes.c_char_p, sz]
     lib.rw_fold_new.restype = vp
     lib.rw_fold_free.argtypes = [vp]
     lib.rw_fold_free.restype = None
@@ -228,7 +228,7 @@ class Folder:
             raise NativeError("the native library is not loaded; build it with `make native`")
         self._lib = lib
         prefix = _source_key(fingerprint).encode()
-        self._ptr = lib.rw_fold_new(prefix, len(prefix), b"", 0)
+        self._ptr = lib.rw_fold_new(prefix, len(prefix))
         if not self._ptr:
             raise NativeError("native folder could not be created")
 

@@ -39,7 +39,6 @@ from regwatch.sources.files import FileInfo, expand, file_info
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # constant columns of fast-path rows, repeated in C rather than built as Python lists
 _DISTRIBUTION = arrowkit.string_scalar("distribution")
 _REGISTRY = arrowkit.string_scalar("registry")
@@ -539,7 +538,7 @@ class _BlockRun:
             if fast_seq is not None and len(fast_seq) and hasattr(dist, "last_ts"):
                 k = int(np.searchsorted(fast_seq, seq0 + i, side="left")) - 1
                 if k >= 0:
-                    t = _EPOCH + timedelta(microseconds=int(fast_us[k]))
+                    t = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[k]))
                     if dist.last_ts is None or t > dist.last_ts:
                         dist.last_ts = t
             res = self.parser.parse(line)

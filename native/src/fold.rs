@@ -219,7 +219,7 @@ pub struct Folder {
 }
 
 impl Folder {
-    pub fn new(id_prefix: Vec<u8>, _log_file: Vec<u8>) -> Folder {
+    pub fn new(id_prefix: Vec<u8>) -> Folder {
         Folder { merged: 0, id_prefix, carry_obs: Vec::new(), carry_recs: Vec::new() }
     }
 

@@ -71,12 +71,12 @@ pub extern "C" fn rw_parse(
     }
 }
 
+/// A folder for one log stream; `id_prefix` starts the ids it makes (the stream's key).
 #[no_mangle]
-pub extern "C" fn rw_fold_new(id_prefix: *const u8, id_prefix_len: usize, log_file: *const u8, log_file_len: usize) -> *mut fold::Folder {
+pub extern "C" fn rw_fold_new(id_prefix: *const u8, id_prefix_len: usize) -> *mut fold::Folder {
     let r = catch_unwind(|| unsafe {
         let p = std::slice::from_raw_parts(id_prefix, id_prefix_len).to_vec();
-        let f = std::slice::from_raw_parts(log_file, log_file_len).to_vec();
-        Box::into_raw(Box::new(fold::Folder::new(p, f)))
+        Box::into_raw(Box::new(fold::Folder::new(p)))
     });
     r.unwrap_or(std::ptr::null_mut())
 }
@@ -137,6 +137,3 @@ pub extern "C" fn rw_fold_pending(f: *const fold::Folder) -> i64 {
 pub extern "C" fn rw_fold_merged(f: *const fold::Folder) -> i64 {
     unsafe { (*f).merged }
 }
-
-#[allow(dead_code)]
-fn _unused(_: &InCol) {}

@@ -233,6 +233,16 @@ def test_readers_never_fail_and_never_go_backwards_while_a_process_writes(tmp_pa
     assert len(set(pulls_seen) - {0, batches * size}) >= 1, "no read overlapped the writes"
 
 
+def _written(tmp_path: Path, evs: list[Event], *, step: int, replay: tuple[int, int]) -> EmbeddedStore:
+    """A store (merging every 3 files) given ``evs`` in batches of ``step``, then a replay
+    of ``evs[replay[0]:replay[1]]``, which must add nothing to any set."""
+    s = EmbeddedStore(tmp_path / "db", compact_at=3)
+    for k in range(0, len(evs), step):
+        s.write(evs[k : k + step])
+    s.write(evs[replay[0] : replay[1]])
+    return s
+
+
 def _mixed(n: int) -> list[Event]:
     """Pulls, deletes, blob deletes and failed deletes over three days and four repositories."""
     out = []
@@ -262,11 +272,7 @@ def _mixed(n: int) -> list[Event]:
 def test_audit_side_set_answers_like_a_full_scan(tmp_path: Path, query: Query) -> None:
     """Deletes are also kept in a small side set; reading it must give what filtering
     every event gives, through replays (duplicates) and compaction."""
-    s = EmbeddedStore(tmp_path / "db", compact_at=3)
-    evs = _mixed(700)
-    for k in range(0, 700, 50):
-        s.write(evs[k : k + 50])
-    s.write(evs[100:300])  # a replay adds nothing, to either set
+    s = _written(tmp_path, _mixed(700), step=50, replay=(100, 300))
     everything = s.search(Query(newest_first=query.newest_first))
     want = [
         e
@@ -405,11 +411,7 @@ def _auth_mixed(n: int) -> list[Event]:
     ],
 )
 def test_auth_side_set_answers_like_a_full_scan(tmp_path: Path, query: Query) -> None:
-    s = EmbeddedStore(tmp_path / "db", compact_at=3)
-    evs = _auth_mixed(600)
-    for k in range(0, 600, 40):
-        s.write(evs[k : k + 40])
-    s.write(evs[50:250])  # a replay adds nothing, to either set
+    s = _written(tmp_path, _auth_mixed(600), step=40, replay=(50, 250))
     everything = s.search(Query(newest_first=query.newest_first))
 
     def keep(e: Event) -> bool:
