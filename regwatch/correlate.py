@@ -399,3 +399,58 @@ def records_to_events_other(other: pa.Table) -> list[Event]:
     from regwatch.stores.embedded import rows_to_events
 
     return rows_to_events(other.select(list(EVENT_FIELDS)))
+
+
+class DuckFolder:
+    """:class:`BlockCorrelator` with the interface of :class:`regwatch.native.Folder`, the
+    ingest's folder when the native library is not built.
+
+    :meth:`run` returns (records, other) as tables of the Event fields; an id or raw line
+    the observation rows left empty is taken from the block's ``lines`` (a caller redacts
+    secret-bearing lines before, as for the native folder)."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self.corr = BlockCorrelator()
+        self.fingerprint = fingerprint
+        self._lines: pa.Array | None = None
+        self._offsets: Any = None
+        self._seq0 = 0
+
+    @property
+    def merged(self) -> int:
+        return self.corr.merged
+
+    def pending_offset(self) -> int | None:
+        return self.corr.pending_offset()
+
+    def run(
+        self, obs: pa.Table, lines: pa.Array | None, line_offsets: Any, seq0: int, *, last_seq: int, final: bool
+    ) -> tuple[pa.Table, pa.Table]:
+        self._lines, self._offsets, self._seq0 = lines, line_offsets, seq0
+        try:
+            recs, other = self.corr.run(obs, last_seq=last_seq, final=final, resolve=self._resolve)
+        finally:
+            self._lines = self._offsets = None
+        cols = {f: recs[f] for f in EVENT_FIELDS if f not in ("id", "raw")}
+        events = pa.table({**cols, "id": recs["fin_id"], "raw": recs["acc_raw"]}).select(list(EVENT_FIELDS))
+        return events, other.select(list(EVENT_FIELDS))
+
+    def _resolve(self, table: pa.Table, col: str, seq_col: str) -> pa.Table:
+        """Fill ``col`` (an id or a raw line) where it is empty, from the line at
+        ``seq_col`` in the current block."""
+        from regwatch.events import event_id
+
+        values = table[col].to_pylist()
+        if all(v is not None for v in values):
+            return table
+        seqs = table[seq_col].to_pylist()
+        assert self._lines is not None
+        for i, v in enumerate(values):
+            if v is None:
+                k = seqs[i] - self._seq0
+                if col in ("id", "fin_id"):
+                    values[i] = event_id(self.fingerprint, int(self._offsets[k]))
+                else:
+                    values[i] = self._lines[k].as_py()
+        idx = table.schema.get_field_index(col)
+        return table.set_column(idx, col, arrowkit.strings(values))

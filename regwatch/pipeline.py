@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from regwatch.config import Config
-from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, events_to_obs
-from regwatch.events import EVENT_FIELDS, event_id
+from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, DuckFolder, events_to_obs
 from regwatch import arrowkit, native
 from regwatch.parsing import columnar
 from regwatch.parsing.base import Parser
@@ -187,7 +186,7 @@ def _ingest_file(
     last_end = start
     reported = start if not info.gzip else 0
     for parsed in _staged(read_blocks(info, start), run):
-        run.apply(parsed, final=False)
+        run.apply(parsed)
         last_end = parsed.end
         if writer.full():
             writer.flush()
@@ -215,18 +214,12 @@ def _ingest_file(
 class _Parsed:
     """One block after the parse stage."""
 
-    block: Block | None  # None once folded: the lines are no longer needed
     end: int  # the offset just past the block's last line
-    seq0: int
-    last_seq: int
-    obs: pa.Table
-    hints: dict[int, bool]
     stats: IngestStats
     drops: list[Dropped]
-    # set when the parse stage also folded the block (the native path)
-    tables: list[pa.Table] | None = None
-    merged: int = 0
-    pending: int | None = None
+    tables: list[pa.Table]  # the records now final, and the pass-through rows
+    merged: int  # lines folded into records so far (a running total)
+    pending: int | None  # the folder's pending offset after this block
 
 
 AHEAD = 4  # folded blocks the parse stage may hold ready (their records: ~1.5 MB each)
@@ -280,23 +273,16 @@ class _BlockRun:
         self.parser = parser
         self.writer = writer
         self.use_fast = use_fast
-        # the native folder runs in the parse stage (it holds no DuckDB state and leaves
-        # the caller's thread to the store); the DuckDB correlator runs in the caller's
-        self.folder = native.Folder(info.fingerprint) if native.available() else None
-        self._corr: BlockCorrelator | None = None
+        # requests are folded in the parse stage, which leaves the caller's thread to the
+        # store: natively, or by the DuckDB correlator when the library is not built
+        self.native = native.available()
+        self.folder: native.Folder | DuckFolder = (
+            native.Folder(info.fingerprint) if self.native else DuckFolder(info.fingerprint)
+        )
         self._parse_con: duckdb.DuckDBPyConnection | None = None
         self.pending: int | None = None
         self.seq = 0
         self.merged_seen = 0
-        self._hints: dict[int, bool] = {}
-        self._block: Block = Block([], [], [], None)
-        self._seq0 = 0
-
-    @property
-    def corr(self) -> BlockCorrelator:
-        if self._corr is None:
-            self._corr = BlockCorrelator()
-        return self._corr
 
     @property
     def parse_con(self) -> duckdb.DuckDBPyConnection:
@@ -315,7 +301,7 @@ class _BlockRun:
         n = len(block)
         self.seq += n
         fast_obs = None
-        if self.use_fast and n and self.folder is not None:
+        if self.use_fast and n and self.native:
             # the native parser: the whole block, problem lines given as nulls (it leaves
             # them, and anything else it is unsure of, to the per-line parser)
             if block.arrow is not None:
@@ -353,7 +339,6 @@ class _BlockRun:
         else:
             slow_idx = list(range(n))
         obs_parts = []
-        hints: dict[int, bool] = {}
         if fast_obs is not None and fast_obs.num_rows:
             noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], _NOISE)).num_rows
             if noise:
@@ -361,47 +346,30 @@ class _BlockRun:
             stats.lines += fast_obs.num_rows
             keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], _NOISE))
             if keep.num_rows:
-                if self.folder is None:  # the DuckDB correlator redacts when it resolves
-                    hints = dict(zip(keep["seq"].to_pylist(), keep["secret_hint"].to_pylist()))
                 obs_parts.append(self._fast_to_obs(keep, block, seq0))
         slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
-        parsed = _Parsed(block, int(block.ends[-1]), seq0, self.seq, obs, hints, stats, drops)
-        if self.folder is not None:
-            lines = block.arrow if block.arrow is not None else arrowkit.strings(list(block.texts))
-            recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
-            parsed.tables = [recs, other]
-            parsed.merged = self.folder.merged
-            parsed.pending = self.folder.pending_offset()
-            # a folded block waits in the queue with its records only (up to AHEAD of them)
-            parsed.block, parsed.obs = None, _EMPTY_OBS
-        return parsed
+        lines = block.arrow if block.arrow is not None else arrowkit.strings(list(block.texts))
+        recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
+        # a folded block waits in the queue with its records only (up to AHEAD of them)
+        return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, self.folder.pending_offset())
 
-    def apply(self, parsed: _Parsed, *, final: bool) -> None:
-        """Stage two: count, correlate and hand the records to the writer."""
+    def apply(self, parsed: _Parsed) -> None:
+        """Stage two: count, and hand the block's folded records to the writer."""
         stats = self.writer.stats
         stats.lines += parsed.stats.lines
         for bucket, into in ((parsed.stats.dropped, stats.dropped), (parsed.stats.ignored, stats.ignored)):
             for k, v in bucket.items():
                 into[k] = into.get(k, 0) + v
         self.writer.drops.extend(parsed.drops)
-        if parsed.tables is not None:
-            self._add_folded(parsed.tables, parsed.merged)
-            self.pending = parsed.pending
-            return
-        assert parsed.block is not None
-        self._block, self._seq0, self._hints = parsed.block, parsed.seq0, parsed.hints
-        self._correlate(parsed.obs, last_seq=parsed.last_seq, final=final)
-        self.pending = self.corr.pending_offset()
+        self._add_folded(parsed.tables, parsed.merged)
+        self.pending = parsed.pending
 
     def finish(self) -> None:
-        if self.folder is not None:
-            recs, other = self.folder.run(_empty_obs(), None, [], self.seq, last_seq=self.seq, final=True)
-            self._add_folded([recs, other], self.folder.merged)
-        else:
-            self._correlate(_empty_obs(), last_seq=self.seq, final=True)
+        recs, other = self.folder.run(_empty_obs(), None, [], self.seq, last_seq=self.seq, final=True)
+        self._add_folded([recs, other], self.folder.merged)
         self.pending = None
 
     def _add_folded(self, tables: list[pa.Table], merged_total: int) -> None:
@@ -412,39 +380,6 @@ class _BlockRun:
         for t in tables:
             if t.num_rows:
                 self.writer.add_table(t)
-
-    def _resolve(self, table: pa.Table, col: str, seq_col: str) -> pa.Table:
-        """Fill ``col`` (an id or a raw line) where the fast path left it empty, from the
-        line at ``seq_col`` in the current block."""
-        values = table[col].to_pylist()
-        if all(v is not None for v in values):
-            return table
-        block, seq0 = self._block, self._seq0
-        fp = self.info.fingerprint
-        seqs = table[seq_col].to_pylist()
-        for i, v in enumerate(values):
-            if v is None:
-                k = seqs[i] - seq0
-                if col in ("id", "fin_id"):
-                    values[i] = event_id(fp, int(block.offsets[k]))
-                else:
-                    text = block.texts[k]
-                    values[i] = redact(text) if self._hints.get(seqs[i], True) else text
-        idx = table.schema.get_field_index(col)
-        return table.set_column(idx, col, pa.array(values, pa.string()))
-
-    def _correlate(self, obs: pa.Table, *, last_seq: int, final: bool) -> None:
-        recs, other = self.corr.run(obs, last_seq=last_seq, final=final, resolve=self._resolve)
-        merged = self.corr.merged - self.merged_seen
-        self.merged_seen = self.corr.merged
-        if merged:
-            self.writer.stats.drop(DropReason.MERGED, merged)
-        if recs.num_rows:
-            self.writer.add_table(
-                pa.table({**{f: recs[f] for f in EVENT_FIELDS if f not in ("id", "raw")}, "id": recs["fin_id"], "raw": recs["acc_raw"]}).select(list(EVENT_FIELDS))
-            )
-        if other.num_rows:
-            self.writer.add_table(other.select(list(EVENT_FIELDS)))
 
     def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
         offs = np.asarray(block.offsets, dtype=np.int64)[arrowkit.int64_numpy(fo["seq"]) - seq0]
@@ -489,12 +424,11 @@ class _BlockRun:
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
 
     def _hinted_raw(self, fo: pa.Table, block: Block, seq0: int) -> pa.Array:
-        """The raw column of fast rows: empty (the line as it is, filled in later) but for
-        the few lines that may hold a secret, which are redacted here when the native
-        folder fills the rest (the DuckDB correlator redacts them when it resolves)."""
+        """The raw column of fast rows: empty (the folder fills in the line as it is) but
+        for the few lines that may hold a secret, which are redacted here."""
         nrows = fo.num_rows
         hint = fo["secret_hint"]
-        if self.folder is None or not pa.compute.any(hint).as_py():
+        if not pa.compute.any(hint).as_py():
             return pa.nulls(nrows, pa.string())
         seqs = fo["seq"].to_pylist()
         values: list[str | None] = [None] * nrows
@@ -583,8 +517,6 @@ class _BlockRun:
 def _empty_obs() -> pa.Table:
     return pa.Table.from_arrays([pa.nulls(0, f.type) for f in OBS_SCHEMA], schema=OBS_SCHEMA)
 
-
-_EMPTY_OBS = _empty_obs()
 
 
 def _int64(values: np.ndarray) -> pa.Array:
