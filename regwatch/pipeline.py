@@ -7,6 +7,7 @@ lines of a request whose access line has not been read yet).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 import contextlib
@@ -46,6 +47,9 @@ _NOISE = arrowkit.string_scalar("noise")
 _BLOB_UPLOAD = arrowkit.string_scalar("blob_upload")
 _NULL_INT64 = arrowkit.null_scalar(pa.int64())
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
+# REGWATCH_FASTPATH=0 sends every line to the per-line parser (docs/configuration.md):
+# for measuring that path and checking it against the fast one. Read once, at import.
+FASTPATH = os.environ.get("REGWATCH_FASTPATH", "1") != "0"
 
 
 @dataclass
@@ -182,7 +186,7 @@ def _ingest_file(
     start = 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
     mtime = datetime.fromtimestamp(_mtime(info.path), tz=timezone.utc)
     parser = make_parser(opts.fmt, config, fallback_ts=mtime)
-    run = _BlockRun(info, parser, writer, use_fast=opts.fmt in (None, "auto", "distribution"))
+    run = _BlockRun(info, parser, writer, use_fast=FASTPATH and opts.fmt in (None, "auto", "distribution"))
     last_end = start
     reported = start if not info.gzip else 0
     for parsed in _staged(read_blocks(info, start), run):
