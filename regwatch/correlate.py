@@ -26,11 +26,13 @@ hold Events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta, timezone
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from regwatch import arrowkit
@@ -98,20 +100,89 @@ def event_kind(ev: Event) -> str:
     return "access" if ev.level is None else "app"
 
 
+_EVENT_TUPLE = operator.attrgetter(*EVENT_FIELDS)  # an Event's fields as one tuple (in C)
+_INT_FIELDS = frozenset({"status", "bytes", "repeat", "log_offset"})
+
+
 def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
-    """(seq, Event) pairs as observation rows."""
-    rows: dict[str, list[Any]] = {f.name: [] for f in OBS_SCHEMA}
-    for seq, ev in events:
-        rows["seq"].append(seq)
-        kind = event_kind(ev)
-        rows["kind"].append(kind)
-        rows["mclass"].append(message_class(ev.message) if kind == "app" else -1)
-        rows["id_seq"].append(seq)
-        rows["raw_seq"].append(seq)
-        for f in EVENT_FIELDS:
-            rows[f].append(getattr(ev, f))
-    # built from buffers: pa.Table.from_pydict would load pandas (see regwatch/arrowkit.py)
-    return arrowkit.table(rows, OBS_SCHEMA)
+    """(seq, Event) pairs as observation rows.
+
+    Column by column: each Event becomes one tuple of its fields (``attrgetter``), the
+    tuples are transposed with ``zip``, and each column is built from its buffers (not
+    ``pa.Table.from_pydict``, which would load pandas; see regwatch/arrowkit.py)."""
+    pairs = events if isinstance(events, list) else list(events)
+    n = len(pairs)
+    if n == 0:
+        return pa.Table.from_arrays([pa.nulls(0, f.type) for f in OBS_SCHEMA], schema=OBS_SCHEMA)
+    seqs = [p[0] for p in pairs]
+    cols = dict(zip(EVENT_FIELDS, zip(*[_EVENT_TUPLE(p[1]) for p in pairs])))
+    kinds = [
+        "other" if c != "registry" or m is None else ("access" if lv is None else "app")
+        for c, m, lv in zip(cols["component"], cols["method"], cols["level"])
+    ]
+    mclass = [message_class(msg) if k == "app" else -1 for k, msg in zip(kinds, cols["message"])]
+    seq_arr = arrowkit.int64s(seqs)
+    arrays: list[pa.Array] = [
+        seq_arr,
+        _str_column(kinds),
+        pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(np.array(mclass, dtype=np.int32))]),
+        seq_arr,
+        seq_arr,
+    ]
+    for f in OBS_SCHEMA:
+        if f.name not in cols:
+            continue
+        vals = cols[f.name]
+        if f.name == "timestamp":
+            arrays.append(_ts_column(vals))
+        elif f.name in _INT_FIELDS or f.name == "duration_ms":
+            arrays.append(arrowkit.column(vals, f.type))
+        else:
+            arrays.append(_str_column(vals))
+    return pa.Table.from_arrays(arrays, schema=OBS_SCHEMA)
+
+
+def _str_column(values: Sequence[str | None]) -> pa.Array:
+    """A string array from Python strings (None is null): one encode per value, the
+    offsets from the lengths by numpy."""
+    n = len(values)
+    nulls = values.count(None) if isinstance(values, (list, tuple)) else sum(v is None for v in values)
+    if nulls:
+        enc = [b"" if v is None else v.encode("utf-8", "surrogatepass") for v in values]
+        valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=n)
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    else:
+        enc = [v.encode("utf-8", "surrogatepass") for v in values]  # type: ignore[union-attr]
+        bitmap = None
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=n), out=offsets[1:])
+    data = b"".join(enc)
+    if offsets[-1] >= 2**31:
+        return pa.Array.from_buffers(
+            pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls
+        ).cast(pa.string())
+    return pa.Array.from_buffers(
+        pa.string(), n, [bitmap, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)], null_count=nulls
+    )
+
+
+def _ts_column(values: Sequence[Any]) -> pa.Array:
+    """tz-aware (or naive UTC) datetimes as timestamp[us, UTC] (as arrowkit.column)."""
+    n = len(values)
+    out = np.zeros(n, np.int64)
+    valid = np.ones(n, np.bool_)
+    epoch = arrowkit.EPOCH
+    for i, t in enumerate(values):
+        if t is None:
+            valid[i] = False
+            continue
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        d = t - epoch
+        out[i] = (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+    nulls = n - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), n, [bitmap, pa.py_buffer(out)], null_count=nulls)
 
 
 _FIRST = "arg_min({c}, seq) FILTER (WHERE NULLIF(CAST({c} AS VARCHAR), '') IS NOT NULL)"

@@ -70,11 +70,59 @@ _TRIGGER = re.compile(
 )
 
 
+# Necessary conditions for the rules, checked with str methods on an ASCII line (a
+# case-insensitive regex with this many alternatives costs ~30 µs a line in ``re``; these
+# checks about 2 µs). Rules 0-2 need a key word followed by ``["']?\s*[:=]``; rule 3
+# needs ``://``; rule 4 needs ``eyJ`` (case-sensitive). A rule whose condition fails
+# cannot change the line, so skipping it gives the same text.
+_AUTH_WORDS = ("authorization", "x-registry-auth")
+_KEY_WORDS = (
+    "pass", "password", "passwd", "passphrase", "pwd", "secret", "token",
+    "api_key", "api-key", "apikey", "credential", "signature",
+)
+
+
+def _assigned(low: str, words: tuple[str, ...]) -> bool:
+    """Whether some word in ``low`` is followed by ``["']?\s*[:=]``."""
+    n = len(low)
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if j < n and low[j] in "\"'":
+                j += 1
+            while j < n and low[j].isspace():
+                j += 1
+            if j < n and low[j] in ":=":
+                return True
+            i = low.find(w, i + 1)
+    return False
+
+
 def redact(text: str) -> str:
     """Return ``text`` with secrets masked. Cheap when nothing secret-looking is present:
-    one regex search, and the rules run only when it finds something."""
-    if _TRIGGER.search(text) is None:
+    for an ASCII line a few substring checks (a rule runs only when its key words are in
+    the line in an assignment); any other line is gated by one regex search."""
+    if not text.isascii():
+        if _TRIGGER.search(text) is None:
+            return text
+        for pattern, repl in _RULES:
+            text = pattern.sub(repl, text)
         return text
-    for pattern, repl in _RULES:
-        text = pattern.sub(repl, text)
+    low = text.lower()
+    if ("authorization" in low or "x-registry-auth" in low) and _assigned(low, _AUTH_WORDS):
+        text = _RULES[0][0].sub(_RULES[0][1], text)
+        low = text.lower()
+    if (
+        "pass" in low or "pwd" in low or "secret" in low or "token" in low or "api" in low
+        or "credential" in low or "signature" in low
+    ) and _assigned(low, _KEY_WORDS):
+        text = _RULES[1][0].sub(_RULES[1][1], text)
+        low = text.lower()
+        if _assigned(low, _KEY_WORDS):
+            text = _RULES[2][0].sub(_RULES[2][1], text)
+    if "://" in text:
+        text = _RULES[3][0].sub(_RULES[3][1], text)
+    if "eyJ" in text:
+        text = _RULES[4][0].sub(_RULES[4][1], text)
     return text
