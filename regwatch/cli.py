@@ -181,7 +181,19 @@ def cmd_check(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     finally:
         store.close()
     print(f"config ok; store ok: {health.detail}" + (f" ({health.events} events)" if health.events is not None else ""))
+    print(_ingest_path())
     return 0
+
+
+def _ingest_path() -> str:
+    """Which ingest path is active: the native core (and its library) or the DuckDB fallback and why."""
+    from regwatch import native
+
+    st = native.status()
+    if st.active:
+        return f"ingest path: native core ({st.path})"
+    slower = native.NATIVE_LINES_PER_S / native.FALLBACK_LINES_PER_S
+    return f"ingest path: DuckDB fallback, about {slower:.0f}x slower than the native core ({st.reason})"
 
 
 def cmd_formats(args: argparse.Namespace, config: Config, clock: Clock) -> int:

@@ -1,9 +1,14 @@
 """The compiled hot path (``native/``, Rust with the standard library only), through ctypes.
 
-``make`` builds it into ``regwatch/_native.so``. When the library is missing or
-``REGWATCH_NATIVE=0`` is set, :func:`load` returns None and the ingest uses the DuckDB
-fast path and correlator instead; both must give identical events (tests/unit/
-test_native.py checks that). Under ``CI=true`` the tests require the library.
+``pip install .`` (and ``pip install -e .``, and a wheel) builds it with setuptools-rust
+into ``regwatch/_native.<EXT_SUFFIX>`` (e.g. ``_native.cpython-311-x86_64-linux-gnu.so``)
+next to this module; see setup.py. ``REGWATCH_NATIVE_LIB=/path/lib.so`` loads another
+build instead. When the library is missing or cannot be loaded, :func:`load` returns
+None and the ingest uses the DuckDB fast path and correlator instead (both must give
+identical events; tests/unit/test_native_*.py check that), and regwatch says so once on
+stderr. ``REGWATCH_NATIVE=0`` chooses that path deliberately (no notice). Under
+``CI=true`` the tests require the library. :func:`status` tells which path is active and
+why (``regwatch check`` prints it).
 
 Arrow is the boundary: Rust reads Python's Arrow buffers in place, and the columns it
 builds become Arrow arrays without a copy (the buffers are freed when the last array
@@ -14,7 +19,10 @@ store stages still run side by side.
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +30,11 @@ import pyarrow as pa
 
 from regwatch.errors import RegwatchError
 
-LIB_NAME = "_native.so"
+LIB_STEM = "_native"  # the setuptools-rust target regwatch._native
+LIB_NAME = "_native.so"  # what `make native` used to copy here (still found)
+# ingest throughput of docs/benchmarks.md (5M lines native; 1M lines REGWATCH_NATIVE=0)
+NATIVE_LINES_PER_S = 188_948
+FALLBACK_LINES_PER_S = 20_016
 STR, I64, F64, I32, BOOL, TS_US = range(6)
 _TYPES = {
     STR: pa.string(),
@@ -75,25 +87,109 @@ class InCol(ctypes.Structure):
 
 _lib: Any = None
 _tried = False
+_loaded_path: Path | None = None
+_why_not: str | None = None  # why the library is not loaded (after load() tried)
+_noticed = False
+
+
+def candidates() -> list[Path]:
+    """Where the library may be, in order: $REGWATCH_NATIVE_LIB alone when set, else the
+    extension-module names next to this file (what setuptools-rust writes in a wheel, an
+    install or an editable install), then the plain ``_native.so``."""
+    env = os.environ.get("REGWATCH_NATIVE_LIB")
+    if env:
+        return [Path(env)]
+    here = Path(__file__).resolve().parent
+    names = [LIB_STEM + sfx for sfx in importlib.machinery.EXTENSION_SUFFIXES]
+    if LIB_NAME not in names:
+        names.append(LIB_NAME)
+    return [here / n for n in names]
 
 
 def library_path() -> Path:
-    env = os.environ.get("REGWATCH_NATIVE_LIB")
-    return Path(env) if env else Path(__file__).with_name(LIB_NAME)
+    """The library that is (or would be) loaded: the first candidate that exists."""
+    cands = candidates()
+    return next((p for p in cands if p.exists()), cands[0])
+
+
+@dataclass(frozen=True)
+class Status:
+    active: bool
+    path: Path | None  # the loaded library
+    reason: str | None  # why the DuckDB fallback is used
+
+    def describe(self) -> str:
+        if self.active:
+            return f"native core active ({self.path})"
+        return f"native core not active: {self.reason}; ingest uses the DuckDB fallback"
+
+
+def status() -> Status:
+    """Which ingest path is active, and why. Does not print the fallback notice."""
+    if os.environ.get("REGWATCH_NATIVE", "1") == "0":
+        return Status(False, None, "disabled by REGWATCH_NATIVE=0")
+    lib = _load(notice=False)
+    if lib is not None:
+        return Status(True, _loaded_path, None)
+    return Status(False, None, _why_not or "not loaded")
+
+
+def fallback_notice(reason: str) -> str:
+    slower = NATIVE_LINES_PER_S / FALLBACK_LINES_PER_S
+    return (
+        f"regwatch: note: running without the native core ({reason}); ingest uses the DuckDB "
+        f"fallback, about {slower:.0f}x slower (measured {FALLBACK_LINES_PER_S / 1000:.0f}k vs "
+        f"{NATIVE_LINES_PER_S / 1000:.0f}k lines/s, docs/benchmarks.md). To build it, install Rust "
+        f"(cargo on PATH or in ~/.cargo/bin) and reinstall regwatch from source (pip install .)."
+    )
+
+
+def _notice_once() -> None:
+    global _noticed
+    if not _noticed and _why_not is not None:
+        _noticed = True
+        print(fallback_notice(_why_not), file=sys.stderr, flush=True)
 
 
 def load() -> Any:
-    """The loaded library, or None (not built, or disabled by REGWATCH_NATIVE=0)."""
-    global _lib, _tried
+    """The loaded library, or None (not built, not loadable, or disabled by REGWATCH_NATIVE=0).
+
+    The first time it is found missing or unloadable, one notice goes to stderr."""
+    return _load(notice=True)
+
+
+def _load(*, notice: bool) -> Any:
+    global _lib, _tried, _why_not, _loaded_path
     if os.environ.get("REGWATCH_NATIVE", "1") == "0":
         return None
     if _tried:
+        if _lib is None and notice:
+            _notice_once()
         return _lib
     _tried = True
-    path = library_path()
-    if not path.exists():
+    cands = candidates()
+    path = next((p for p in cands if p.exists()), None)
+    if path is None:
+        where = str(cands[0]) if len(cands) == 1 else f"no {LIB_STEM}*.so in {cands[0].parent}"
+        _why_not = (
+            f"REGWATCH_NATIVE_LIB={cands[0]} does not exist" if os.environ.get("REGWATCH_NATIVE_LIB")
+            else f"not built: {where}"
+        )
+        if notice:
+            _notice_once()
         return None
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = _bind(ctypes.CDLL(str(path)))
+    except (OSError, AttributeError) as exc:  # not a library, wrong arch, an old build
+        _why_not = f"{path} cannot be loaded: {exc}"
+        if notice:
+            _notice_once()
+        return None
+    _lib, _loaded_path = lib, path
+    return lib
+
+
+def _bind(lib: Any) -> Any:
     vp, i64, sz = ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t
     lib.rw_table_ncols.argtypes = [vp]
     lib.rw_table_ncols.restype = sz
@@ -118,7 +214,6 @@ def load() -> Any:
     lib.rw_fold_pending.restype = i64
     lib.rw_fold_merged.argtypes = [vp]
     lib.rw_fold_merged.restype = i64
-    _lib = lib
     return lib
 
 
@@ -197,7 +292,7 @@ def fast_parse(lines: pa.Array, seq0: int) -> tuple[pa.Table, pa.Array]:
     """
     lib = load()
     if lib is None:
-        raise NativeError("the native library is not loaded; build it with `make native`")
+        raise NativeError("the native library is not loaded; reinstall regwatch with cargo available (pip install .)")
     lines = single(lines)
     if lines.type != pa.string():
         lines = lines.cast(pa.string())
@@ -225,7 +320,7 @@ class Folder:
 
         lib = load()
         if lib is None:
-            raise NativeError("the native library is not loaded; build it with `make native`")
+            raise NativeError("the native library is not loaded; reinstall regwatch with cargo available (pip install .)")
         self._lib = lib
         prefix = _source_key(fingerprint).encode()
         self._ptr = lib.rw_fold_new(prefix, len(prefix))
