@@ -41,6 +41,7 @@ class Action(str, Enum):
     GC_DELETE_MANIFEST = "gc_delete_manifest"
     GC_SUMMARY = "gc_summary"
     AUDIT = "audit"  # a Harbor audit record other than delete/pull/push
+    TLS_ERROR = "tls_error"  # Go's "http: TLS handshake error from <ip>:<port>: ..."
     OTHER = "other"
 
 
@@ -65,6 +66,7 @@ class Tally(str, Enum):
     DELETE_FAILED = "delete_failed"
     BLOB_PULL = "blob_pull"  # bytes pulled
     BLOB_UPLOAD = "blob_upload"  # bytes pushed
+    TLS_ERROR = "tls_error"  # a TLS handshake that failed (bad certificate, plain HTTP, scanner)
     NONE = "none"
 
 
@@ -97,6 +99,26 @@ class DropReason(str, Enum):
 
 
 INTENTIONAL = frozenset({DropReason.MERGED, DropReason.NOISE, DropReason.BLANK})
+
+
+class NoiseKind(str, Enum):
+    """What a known line with nothing to count is. Bounded: safe as a metric label."""
+
+    REGISTRY_APP = "registry_app"  # logrus lines that are no request (startup, debug, ...)
+    HARBOR_LOG = "harbor_log"  # Harbor logger lines of core, jobservice, registryctl, exporter
+    JOB_LOG = "job_log"  # job output that counts nothing (GC and retention steps, scans, ...)
+    STACK_TRACE = "stack_trace"  # Go panics and stack frames, one record per physical line
+    CONTINUATION = "continuation"  # a later physical line of a multi-line record
+    PARTIAL = "partial"  # a piece of a line that the runtime split (CRI P, json-file)
+    GO_LOG = "go_log"  # Go standard library log lines other than TLS handshake errors
+    NGINX_ERROR = "nginx_error"
+    DATABASE = "database"  # harbor-db (PostgreSQL)
+    REDIS = "redis"
+    SCANNER = "scanner"  # trivy adapter, clair, notary
+    PORTAL = "portal"
+    LOG_COLLECTOR = "log_collector"  # Harbor's log container (rsyslog, logrotate)
+    OTHER_PROGRAM = "other_program"  # a host syslog line of a program that is not a registry
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +210,7 @@ class Dropped:
     offset: int = 0
     detail: str = ""
     fingerprint: str = ""
+    kind: str | None = None  # a NoiseKind value for NOISE drops, when known
 
     @property
     def intentional(self) -> bool:
@@ -205,10 +228,27 @@ class IngestStats:
     dropped: dict[str, int] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
     bytes_read: int = 0
+    noise: dict[str, int] = field(default_factory=dict)  # NOISE drops by NoiseKind
+    wrappers: dict[str, int] = field(default_factory=dict)  # lines by runtime envelope
 
-    def drop(self, reason: DropReason, n: int = 1) -> None:
+    def drop(self, reason: DropReason, n: int = 1, kind: str | None = None) -> None:
         bucket = self.ignored if reason in INTENTIONAL else self.dropped
         bucket[reason.value] = bucket.get(reason.value, 0) + n
+        if reason is DropReason.NOISE:
+            k = kind or NoiseKind.OTHER.value
+            self.noise[k] = self.noise.get(k, 0) + n
+
+    def merge(self, other: IngestStats) -> None:
+        """Add the line and drop counters of ``other`` (one block's) to these."""
+        self.lines += other.lines
+        for mine, theirs in (
+            (self.dropped, other.dropped),
+            (self.ignored, other.ignored),
+            (self.noise, other.noise),
+            (self.wrappers, other.wrappers),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,5 +258,7 @@ class IngestStats:
             "duplicates": self.duplicates,
             "dropped": dict(sorted(self.dropped.items())),
             "ignored": dict(sorted(self.ignored.items())),
+            "noise": dict(sorted(self.noise.items())),
+            "wrappers": dict(sorted(self.wrappers.items())),
             "bytes_read": self.bytes_read,
         }

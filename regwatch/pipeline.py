@@ -31,8 +31,8 @@ from regwatch.redact import redact
 from regwatch.sources.blocks import Block, read_blocks
 from regwatch.sources.files import MAX_JOIN, _open_quote, _record_start
 from regwatch.errors import StoreUnavailable
-from regwatch.events import DropReason, Dropped, Event, IngestStats, RawLine
-from regwatch.formats import make_parser
+from regwatch.events import DropReason, Dropped, Event, IngestStats, NoiseKind, RawLine
+from regwatch.formats import host_calibration, make_parser
 from regwatch.quarantine import Quarantine
 from regwatch.sources.checkpoint import FileCheckpoint
 from regwatch.sources.files import FileInfo, expand, file_info
@@ -185,7 +185,7 @@ def _ingest_file(
         return
     start = 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
     mtime = datetime.fromtimestamp(_mtime(info.path), tz=timezone.utc)
-    parser = make_parser(opts.fmt, config, fallback_ts=mtime)
+    parser = make_parser(opts.fmt, config, fallback_ts=mtime, calibration=host_calibration(info.path))
     run = _BlockRun(info, parser, writer, use_fast=FASTPATH and opts.fmt in (None, "auto", "distribution"))
     last_end = start
     reported = start if not info.gzip else 0
@@ -205,6 +205,8 @@ def _ingest_file(
     # next time; the records flushed now keep their ids then, so nothing counts twice
     held = run.pending
     run.finish()
+    for k, v in getattr(parser, "wrappers", {}).items():
+        stats.wrappers[k] = stats.wrappers.get(k, 0) + v
     writer.flush()
     stats.bytes_read += max(0, last_end - start)
     if checkpoint is not None:
@@ -346,7 +348,7 @@ class _BlockRun:
         if fast_obs is not None and fast_obs.num_rows:
             noise = fast_obs.filter(pa.compute.equal(fast_obs["kind"], _NOISE)).num_rows
             if noise:
-                stats.drop(DropReason.NOISE, noise)
+                stats.drop(DropReason.NOISE, noise, NoiseKind.REGISTRY_APP.value)
             stats.lines += fast_obs.num_rows
             keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], _NOISE))
             if keep.num_rows:
@@ -362,11 +364,7 @@ class _BlockRun:
 
     def apply(self, parsed: _Parsed) -> None:
         """Stage two: count, and hand the block's folded records to the writer."""
-        stats = self.writer.stats
-        stats.lines += parsed.stats.lines
-        for bucket, into in ((parsed.stats.dropped, stats.dropped), (parsed.stats.ignored, stats.ignored)):
-            for k, v in bucket.items():
-                into[k] = into.get(k, 0) + v
+        self.writer.stats.merge(parsed.stats)
         self.writer.drops.extend(parsed.drops)
         self._add_folded(parsed.tables, parsed.merged)
         self.pending = parsed.pending
@@ -481,7 +479,7 @@ class _BlockRun:
                         dist.last_ts = t
             res = self.parser.parse(line)
             if isinstance(res, Dropped):
-                stats.drop(res.reason)
+                stats.drop(res.reason, kind=res.kind)
                 if not res.intentional:
                     drops.append(res)
                 return
@@ -571,7 +569,7 @@ def _ingest_audit_export(info: FileInfo, writer: _Writer, progress: Progress | N
     for out in harbor_audit.parse_file(info.path, info.fingerprint):
         stats.lines += 1
         if isinstance(out, Dropped):
-            stats.drop(out.reason)
+            stats.drop(out.reason, kind=out.kind)
             if not out.intentional:
                 writer.drops.append(out)
             continue

@@ -16,7 +16,7 @@ class Parser(Protocol):
     def parse(self, line: RawLine) -> Event | Dropped: ...
 
 
-def drop(line: RawLine, reason: DropReason, detail: str = "") -> Dropped:
+def drop(line: RawLine, reason: DropReason, detail: str = "", kind: str | None = None) -> Dropped:
     return Dropped(
         reason=reason,
         text=line.text,
@@ -24,4 +24,10 @@ def drop(line: RawLine, reason: DropReason, detail: str = "") -> Dropped:
         offset=line.offset,
         detail=detail,
         fingerprint=line.fingerprint,
+        kind=kind,
     )
+
+
+def noise(line: RawLine, kind: str, detail: str = "") -> Dropped:
+    """A known line with nothing to count, of a NoiseKind."""
+    return drop(line, DropReason.NOISE, detail, kind)

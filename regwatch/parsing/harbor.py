@@ -62,7 +62,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
@@ -76,10 +76,12 @@ from regwatch.events import (
     Event,
     Outcome,
     RawLine,
+    NoiseKind,
     Tally,
     event_id,
 )
-from regwatch.parsing.base import drop
+from regwatch.parsing import others
+from regwatch.parsing.base import drop, noise
 from regwatch.parsing.harbor_audit import audit_event, parse_audit_time
 from regwatch.parsing.registry_api import auth_class_of, classify, outcome_of, split_uri, tally_of
 from regwatch.parsing.timeparse import go_duration_ms, parse_clf, parse_rfc3339
@@ -110,6 +112,21 @@ _TAGS: dict[str, str] = {
     "notary-signer": "notary-signer",
     "chartmuseum": "chartmuseum",
     "exporter": "exporter",
+    "database": "db",
+    "trivy": "trivy-adapter",
+    "scanner-trivy": "trivy-adapter",
+    "harbor-scanner-trivy": "trivy-adapter",
+    "registry-photon": "registry",  # goharbor/registry-photon image
+}
+# container and pod names (journald, docker's syslog driver, kubectl): goharbor/harbor-core,
+# harbor-core, harbor_core_1, harbor-core-6c8d9f7b8-x2k4p, harbor-database-0
+_TAG_PREFIX = re.compile(r"^(?:.*/)?(?:goharbor[-_])?(?:harbor[-_])?")
+_TAG_SUFFIX = re.compile(r"(?:[-_][0-9a-f]{6,10}[-_][0-9a-z]{5}|[-_][0-9a-z]{5}|[-_]\d+)\Z")
+_NOISE_KIND = {
+    "portal": NoiseKind.PORTAL.value,
+    "db": NoiseKind.DATABASE.value,
+    "redis": NoiseKind.REDIS.value,
+    "log": NoiseKind.LOG_COLLECTOR.value,
 }
 _NOISE_COMPONENTS = frozenset(
     {
@@ -139,13 +156,13 @@ _MONTHS = {
 
 _PREFIX = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d) "
-    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z][\w.\-]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
     re.DOTALL,
 )
 # RSYSLOG_FileFormat (high-precision) variant of the same wrapper
 _PREFIX_ISO = re.compile(
-    r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
-    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z][\w.\-]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) "
+    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
     re.DOTALL,
 )
 _REPEAT = re.compile(r"^message repeated (?P<n>\d+) times: \[ ?(?P<body>.*?)\]?\Z", re.DOTALL)
@@ -297,10 +314,24 @@ def _distribution_parse_body() -> Callable[..., Event | Dropped] | None:
 
 
 def component_of(tag: str | None) -> str | None:
-    """The Harbor component a syslog tag names, or None when it is not Harbor's."""
+    """The Harbor component a syslog tag (or container or pod name) names, or None when
+    it is not Harbor's."""
     if not tag:
         return None
-    return _TAGS.get(tag.lower())
+    t = tag.lower()
+    c = _TAGS.get(t)
+    if c is not None:
+        return c
+    t = _TAG_PREFIX.sub("", t, count=1)
+    for _ in range(2):
+        c = _TAGS.get(t)
+        if c is not None:
+            return c
+        cut = _TAG_SUFFIX.sub("", t, count=1)
+        if cut == t or not cut:
+            break
+        t = cut
+    return _TAGS.get(t)
 
 
 def decode_syslog(body: str) -> str:
@@ -394,6 +425,13 @@ class HarborParser:
         self._ret_dry: bool | None = None
         self._gc_dry: bool | None = None
         self._bare_logger = False
+        # the Docker host's offset from UTC, learned from lines with both a prefix and a
+        # body time (or handed in by calibrate(): the head of the file or of a sibling)
+        self.offset: timedelta | None = None
+        self.ref: datetime | None = None  # a time near the stream's start, for the year
+        self.hosts: set[str] = set()
+        self.prefixed = False
+        self._cur_prefix: tuple[int, int, int, int, int] | None = None
 
     sniff = staticmethod(sniff)
 
@@ -405,7 +443,26 @@ class HarborParser:
         except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
             return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
 
+    def calibrate(self, offset: timedelta | None, ref: datetime | None) -> None:
+        """Start from a known host offset and reference time (see formats.calibrate)."""
+        if offset is not None and self.offset is None:
+            self.offset = offset
+        if ref is not None and self.ref is None:
+            self.ref = ref
+
+    def parse_inner(self, line: RawLine, text: str, wrapper_ts: datetime | None) -> Event | Dropped:
+        """A line already taken out of a runtime envelope whose time is ``wrapper_ts``."""
+        try:
+            if text and (text[0].isupper() or text[0].isdigit()) and (
+                _PREFIX.match(text) if text[0].isupper() else _PREFIX_ISO.match(text)
+            ):
+                return self._parse(line if line.text == text else _with_text(line, text))
+            return self._bare(line if line.text == text else _with_text(line, text), text, prefix_dt=wrapper_ts)
+        except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
+            return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
+
     def _parse(self, line: RawLine) -> Event | Dropped:
+        self._cur_prefix = None
         if line.problem in (
             DropReason.BINARY,
             DropReason.TOO_LONG,
@@ -436,45 +493,86 @@ class HarborParser:
                 prefix_dt = parse_rfc3339(m.group("iso"))
         if m is None:
             return self._bare(line, text)
+        self.prefixed = True
+        host = m.group("host")
+        self.hosts.add(host)
+        self._cur_prefix = prefix
         tag = m.group("tag")
         component = component_of(tag)
-        if component is None:
-            return drop(
-                line, DropReason.UNPARSABLE, f"syslog tag {tag[:40]!r} is not a Harbor component"
-            )
         body = decode_syslog(m.group("body"))
         repeat = 1
         rm = _REPEAT.match(body)
         if rm is not None:
             repeat = max(1, int(rm.group("n")))
             body = rm.group("body")
-        ctx = _Ctx(line, component, m.group("host"), repeat, prefix, prefix_dt)
+        if component is None:
+            # a journald or host syslog line whose tag is no Harbor name (a container id,
+            # a custom tag): the body says what it is
+            out = self._bare(line, body.rstrip("\r\n"), host=host, prefix=prefix, prefix_dt=prefix_dt, repeat=repeat)
+            if isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE:
+                return noise(line, NoiseKind.OTHER_PROGRAM.value, f"syslog tag {tag[:40]!r}")
+            return out
+        ctx = _Ctx(line, component, host, repeat, prefix, prefix_dt)
         return self._body(ctx, body)
 
-    def _bare(self, line: RawLine, text: str) -> Event | Dropped:
-        """A component's own line without the syslog wrapper."""
+    def _bare(
+        self,
+        line: RawLine,
+        text: str,
+        *,
+        host: str | None = None,
+        prefix: tuple[int, int, int, int, int] | None = None,
+        prefix_dt: datetime | None = None,
+        repeat: int = 1,
+    ) -> Event | Dropped:
+        """A component's own line without the syslog wrapper (stdout on Kubernetes or
+        docker-compose, job log files): the content says which component wrote it."""
         hint = component_of(line.component) if line.component else None
         body = text
+
+        def ctx(component: str) -> _Ctx:
+            return _Ctx(line, component, host, repeat, prefix, prefix_dt)
+
         if hint is not None:
-            return self._body(_Ctx(line, hint, None, 1, None, None), body)
+            return self._body(ctx(hint), body)
+        if not body.strip():
+            return drop(line, DropReason.BLANK)
         if _LOOKS_LOGGER.match(body):
             self._bare_logger = True
-            return self._logger(_Ctx(line, "core", None, 1, None, None), body, infer=True)
+            return self._logger(ctx("core"), body, infer=True)
         if _NGINX.match(body):
-            return self._proxy(_Ctx(line, "proxy", None, 1, None, None), body)
+            return self._proxy(ctx("proxy"), body)
         if (
             _TABLE_ROW.match(body)
             or _RET_REPO.match(body)
             or _RET_DRY.match(body)
             or _RET_ALGO.match(body)
         ):
-            return self._continuation(_Ctx(line, "jobservice", None, 1, None, None), body)
+            return self._continuation(ctx("jobservice"), body)
         if _BEEGO_ANY.match(strip_ansi(body)):
-            return self._core(_Ctx(line, "core", None, 1, None, None), body)
+            return self._core(ctx("core"), body)
+        if _looks_registry(body):
+            if host is not None:  # behind Harbor's syslog: the proxy counts (see above)
+                out = self._registry(ctx("registry"), body)
+            else:  # a registry's own stream: its records count
+                parse_body = _distribution_parse_body()
+                out = (
+                    parse_body(body, line, fallback_ts=self._fallback_ts(ctx("registry")))
+                    if parse_body is not None
+                    else drop(line, DropReason.UNPARSABLE)
+                )
+            if not (isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE):
+                return out
+        other = others.classify(
+            body, line, fallback_ts=self._fallback_ts(ctx("registry")), source=SOURCE,
+            component=None, host=host,
+        )
+        if other is not None:
+            return other
         if self._bare_logger:
             # a stream of bare Harbor logger lines: this is the next physical line of a
             # multi-line record (a message that contained a newline)
-            return self._continuation(_Ctx(line, "jobservice", None, 1, None, None), body)
+            return self._continuation(ctx("jobservice"), body)
         return drop(line, DropReason.UNPARSABLE, "not a Harbor log line")
 
     # -- time ------------------------------------------------------------------------
@@ -486,18 +584,30 @@ class HarborParser:
         month, day, hh, mm, ss = ctx.prefix
         year = self._year_for(month)
         try:
-            local = datetime(year, month, day, hh, mm, ss, tzinfo=self.host_tz)
+            local = datetime(year, month, day, hh, mm, ss, tzinfo=self._tz())
             return local.astimezone(UTC)
         except (ValueError, OverflowError):
             return None
 
+    def _tz(self) -> tzinfo:
+        return timezone(self.offset) if self.offset is not None else self.host_tz
+
     def _year_for(self, month: int) -> int:
         if self._year is None:
-            now = self._clock.now() if self._clock is not None else datetime.now(UTC)
-            local_now = now.astimezone(self.host_tz)
-            year = local_now.year
-            if month > local_now.month + 1:  # a date months ahead is last year's
-                year -= 1
+            if self.ref is not None:
+                # the year that puts the month nearest a time known from the stream itself
+                local_ref = self.ref.astimezone(self._tz())
+                year = local_ref.year
+                if month - local_ref.month > 6:
+                    year -= 1
+                elif local_ref.month - month > 6:
+                    year += 1
+            else:
+                now = self._clock.now() if self._clock is not None else datetime.now(UTC)
+                local_now = now.astimezone(self._tz())
+                year = local_now.year
+                if month > local_now.month + 1:  # a date months ahead is last year's
+                    year -= 1
             self._year = year
         elif self._last_month is not None and self._last_month - month >= 6:
             self._year += 1  # Dec -> Jan
@@ -505,10 +615,17 @@ class HarborParser:
         return self._year
 
     def _saw_body_time(self, ts: datetime) -> None:
-        """A body time fixes the year of the prefix times that follow."""
+        """A body time fixes the year of the prefix times that follow, and with the
+        prefix of the same line, the host's offset from UTC."""
         self._last_ts = ts
+        if self.ref is None:
+            self.ref = ts
+        if self._cur_prefix is not None:
+            learned = _host_offset(self._cur_prefix, ts)
+            if learned is not None:
+                self.offset = learned
         try:
-            local = ts.astimezone(self.host_tz)
+            local = ts.astimezone(self._tz())
         except (ValueError, OverflowError):
             return
         self._year = local.year
@@ -521,7 +638,14 @@ class HarborParser:
     def _body(self, ctx: _Ctx, body: str) -> Event | Dropped:
         comp = ctx.component
         if comp in _NOISE_COMPONENTS:
-            return drop(ctx.line, DropReason.NOISE, comp)
+            if "TLS handshake error" in body:
+                tls = others.classify(
+                    body.strip(), ctx.line, fallback_ts=self._fallback_ts(ctx), source=SOURCE,
+                    component=comp, host=ctx.host,
+                )
+                if isinstance(tls, Event):
+                    return tls
+            return noise(ctx.line, _NOISE_KIND.get(comp, NoiseKind.SCANNER.value), comp)
         if not body.strip():
             return drop(ctx.line, DropReason.BLANK)
         if comp == "registry":
@@ -984,6 +1108,32 @@ class HarborParser:
             digest=digest,
             message=f"tag retention {verdict} ({label})",
         )
+
+
+def _host_offset(prefix: tuple[int, int, int, int, int], body: datetime) -> timedelta | None:
+    """The offset of a year- and zone-less prefix time from the UTC body time of the same
+    line, in quarter hours (zones are), or None when they are too far apart to be one
+    moment."""
+    month, day, hh, mm, ss = prefix
+    utc = body.astimezone(UTC).replace(tzinfo=None)
+    best: timedelta | None = None
+    for year in (utc.year - 1, utc.year, utc.year + 1):
+        try:
+            d = datetime(year, month, day, hh, mm, ss) - utc
+        except ValueError:
+            continue
+        if best is None or abs(d) < abs(best):
+            best = d
+    if best is None or abs(best) > timedelta(hours=14, minutes=30):
+        return None
+    quarter = round(best.total_seconds() / 900.0)
+    if abs(best.total_seconds() - quarter * 900.0) > 120:  # more than clock skew
+        return None
+    return timedelta(seconds=quarter * 900)
+
+
+def _with_text(line: RawLine, text: str) -> RawLine:
+    return RawLine(line.source, line.path, text, line.fingerprint, line.offset, line.end, line.problem, line.component)
 
 
 def _looks_registry(body: str) -> bool:

@@ -79,9 +79,18 @@ def test_sniff_accepts_harbor_tags_only() -> None:
     assert HarborParser.sniff is sniff
 
 
-def test_unknown_tag_is_unparsable_and_blank_is_blank() -> None:
+def test_unknown_tag_is_another_programs_noise_and_blank_is_blank() -> None:
+    # a host syslog or journald export holds every program's lines: known, not ours
     out = parse("Mar  5 19:00:02 myhost sshd[123]: Accepted publickey")
-    assert isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE
+    assert isinstance(out, Dropped) and out.reason is DropReason.NOISE
+    assert out.kind == "other_program"
+    # ... unless the body is a registry component's own line (a container-id tag)
+    reg = parse(
+        'Mar  5 19:00:02 myhost 3f2a9c1b7d6e[99]: time="2024-03-05T10:00:02Z" level=info '
+        'msg="response completed" http.request.method=GET http.request.uri="/v2/" '
+        "http.response.status=200"
+    )
+    assert isinstance(reg, Event) and reg.component == "registry"
     assert parse("   ").reason is DropReason.BLANK  # type: ignore[union-attr]
     assert parse(core("")).reason is DropReason.BLANK  # type: ignore[union-attr]
 
@@ -577,7 +586,7 @@ def test_sniff_file() -> None:
     assert harbor_audit.sniff_file(
         gzip.compress((SAMPLES / "audit_log.csv").read_bytes())[:300], "x.csv.gz"
     )
-    for name in ("core.log", "proxy.log", "hints.json"):
+    for name in ("core.log", "proxy.log"):
         assert not harbor_audit.sniff_file((SAMPLES / name).read_bytes()[:4096], name), name
     assert not harbor_audit.sniff_file(b"", "x")
     assert not harbor_audit.sniff_file(b"\x1f\x8b\x00garbage", "x.gz")

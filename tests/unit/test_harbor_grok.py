@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pygrok import Grok
 
+from regwatch.config import Config
+from regwatch.formats import host_calibration, make_parser
 from regwatch.events import Dropped, Event, RawLine
 from regwatch.parsing.harbor import (
     HarborParser,
@@ -30,7 +32,6 @@ from regwatch.parsing.harbor import (
 REPO = Path(__file__).resolve().parents[2]
 GROK_FILE = REPO / "regwatch" / "parsing" / "patterns" / "harbor.grok"
 SAMPLES = REPO / "sample_logs" / "harbor"
-HINTS: dict[str, dict[str, Any]] = json.loads((SAMPLES / "hints.json").read_text())
 MIB = 1024 * 1024
 
 
@@ -157,8 +158,7 @@ def _lines() -> list[tuple[str, int, str]]:
 
 
 def _fast(rel: str) -> list[Event | Dropped]:
-    h = HINTS.get(rel, {})
-    parser = HarborParser(ZoneInfo(h["host_tz"]) if "host_tz" in h else None, h.get("default_year"))
+    parser = make_parser("auto", Config(), calibration=host_calibration(str(SAMPLES / rel)))
     return [
         parser.parse(RawLine(rel, rel, t, "fp", n))
         for n, t in enumerate((SAMPLES / rel).read_text(encoding="utf-8").splitlines())

@@ -1,0 +1,137 @@
+"""Lines of the programs around a registry that count no request, told apart by content.
+
+Every container of a Harbor install writes to stdout, and a collector reading a shared
+journald export or a support bundle sees all of them. These lines are known noise,
+counted by :class:`regwatch.events.NoiseKind`, not unparsable input. One kind is worth
+an operator's attention and becomes an event: Go's ``http: TLS handshake error from
+<ip>:<port>: <why>`` (clients speaking plain HTTP to a TLS port, bad certificates,
+scanners). The registry writes it through Go's standard logger, not logrus.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from regwatch.events import Action, AuthClass, Dropped, Event, NoiseKind, Outcome, RawLine, Tally, event_id
+from regwatch.parsing.base import noise
+from regwatch.parsing.timeparse import parse_rfc3339
+from regwatch.redact import redact
+
+# Go's log package: "2006/01/02 15:04:05[.000000] message" (the container's local time: UTC)
+_GOLOG = re.compile(r"^(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (?P<msg>.*)\Z", re.DOTALL)
+_TLS = re.compile(
+    r"http: TLS handshake error from (?P<ip>\[[^\]]+\]|[^\s:]+):(?P<port>\d+): ?(?P<why>.*)\Z",
+    re.DOTALL,
+)
+_NGINX_ERROR = re.compile(
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?:debug|info|notice|warn|error|crit|alert|emerg)\] \d+#\d+: "
+)
+_NGINX_START = re.compile(
+    r"^(?:/docker-entrypoint\.sh: |/docker-entrypoint\.d/|\d\d-[\w-]+\.sh: |nginx: \[)"
+)
+# PostgreSQL: "2024-05-01 10:11:12.123 UTC [1] LOG:  ..." (log_line_prefix '%m [%p] ')
+_POSTGRES = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? ?(?:[A-Z]{2,5}|[+-]\d\d(?::?\d\d)?)? \[\d+\] "
+    r"(?:[\w@\[\]. -]*? )?(?:LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DETAIL|HINT|STATEMENT|"
+    r"CONTEXT|DEBUG\d?|LOCATION):"
+)
+_POSTGRES_PLAIN = re.compile(
+    r"^(?:(?:LOG|ERROR|FATAL|WARNING|DETAIL|HINT|STATEMENT):  |PostgreSQL (?:init process|Database directory)|"
+    r"The files belonging to this database system|initdb: |waiting for server to |server (?:started|stopped)|"
+    r"done\Z|CREATE DATABASE\Z|ALTER ROLE\Z|/usr/local/bin/docker-entrypoint\.sh: )"
+)
+# Redis 3+: "1:M 01 May 2024 10:11:12.123 * Ready to accept connections"; 2.x "[1] 01 May ..."
+_REDIS = re.compile(
+    r"^(?:\d+:[XCMS]|\[\d+\]) \d\d? [A-Z][a-z]{2}(?: \d{4})? \d\d:\d\d:\d\d(?:\.\d+)? [.\-*#] "
+)
+_REDIS_BANNER = re.compile(r"^(?:\s*_\._\s*$|.*Redis (?:is starting|version=)|\s*(?:_\.-``|`-\._|\|    |`-\.__))")
+_RSYSLOG = re.compile(r"^(?:rsyslogd(?:\[\d+\])?: |\S*logrotate\b|crond\[\d+\]: )")
+_TRIVY = re.compile(r'^\{"level":"[a-z]+","msg":')
+_LOGRUS_TEXT = re.compile(r'^time="\d{4}-\d\d-\d\dT[^"]*" level=[a-z]+ msg=')
+STACK = re.compile(
+    r"^(?:\t|    at |goroutine \d+ \[|panic: |created by |\[signal |exit status \d|"
+    r"\[recovered\]|runtime/debug\.Stack|"
+    r"[\w.\-/]+(?:\.\(\*?[\w.\[\], ]+\))?\.[\w.\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
+)
+
+
+def tls_message(msg: str) -> re.Match[str] | None:
+    return _TLS.search(msg) if "TLS handshake error" in msg else None
+
+
+def tls_event(
+    line: RawLine, m: re.Match[str], ts: datetime, *, source: str, component: str, host: str | None
+) -> Event:
+    """A TLS handshake error as an event (client address, reason)."""
+    ip = m.group("ip").strip("[]")
+    return Event(
+        id=event_id(line.fingerprint, line.offset),
+        timestamp=ts,
+        source=source,
+        component=component,
+        action=Action.TLS_ERROR.value,
+        outcome=Outcome.FAILURE.value,
+        tally=Tally.TLS_ERROR.value,
+        auth=AuthClass.NONE.value,
+        client_ip=ip,
+        error_code="tls handshake error",
+        level="error",
+        message=("http: TLS handshake error: " + m.group("why").strip())[:300],
+        host=host,
+        raw=redact(line.text),
+        log_file=line.path,
+        log_offset=line.offset,
+    )
+
+
+def classify(
+    text: str,
+    line: RawLine,
+    *,
+    fallback_ts: datetime | None,
+    source: str,
+    component: str | None,
+    host: str | None,
+) -> Event | Dropped | None:
+    """An event or a noise drop for a line of a program around the registry, or None when
+    ``text`` is none of the forms known here."""
+    if not text:
+        return None
+    c0 = text[0]
+    if c0.isdigit():
+        if _NGINX_ERROR.match(text):
+            return noise(line, NoiseKind.NGINX_ERROR.value, "nginx error log")
+        gm = _GOLOG.match(text)
+        if gm is not None:
+            tm = tls_message(gm.group("msg"))
+            if tm is not None:
+                ts = parse_rfc3339(gm.group("ts").replace("/", "-").replace(" ", "T") + "Z") or fallback_ts
+                if ts is not None:
+                    return tls_event(line, tm, ts, source=source, component=component or "registry", host=host)
+            return noise(line, NoiseKind.GO_LOG.value, "go log")
+        if _POSTGRES.match(text):
+            return noise(line, NoiseKind.DATABASE.value, "postgresql")
+        if _REDIS.match(text):
+            return noise(line, NoiseKind.REDIS.value, "redis")
+        if _NGINX_START.match(text):
+            return noise(line, NoiseKind.NGINX_ERROR.value, "nginx start")
+        return None
+    if c0 == "[" and _REDIS.match(text):
+        return noise(line, NoiseKind.REDIS.value, "redis")
+    tm = tls_message(text)
+    if tm is not None and fallback_ts is not None:
+        return tls_event(line, tm, fallback_ts, source=source, component=component or "registry", host=host)
+    if STACK.match(text):
+        return noise(line, NoiseKind.STACK_TRACE.value, "stack trace")
+    if _NGINX_START.match(text):
+        return noise(line, NoiseKind.NGINX_ERROR.value, "nginx start")
+    if _POSTGRES_PLAIN.match(text):
+        return noise(line, NoiseKind.DATABASE.value, "postgresql")
+    if _REDIS_BANNER.match(text):
+        return noise(line, NoiseKind.REDIS.value, "redis")
+    if _RSYSLOG.match(text):
+        return noise(line, NoiseKind.LOG_COLLECTOR.value, "rsyslog")
+    if _TRIVY.match(text):
+        return noise(line, NoiseKind.SCANNER.value, "scanner")
+    return None
