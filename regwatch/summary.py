@@ -19,6 +19,7 @@ COUNT_KEYS = (
     "challenges",
     "bytes_pulled",
     "bytes_pushed",
+    "tls_handshake_errors",
 )
 _BY_TALLY = {
     Tally.PULL.value: "pulls",
@@ -27,6 +28,7 @@ _BY_TALLY = {
     Tally.PUSH_FAILED.value: "pushes_failed",
     Tally.DELETE.value: "deletes",
     Tally.DELETE_FAILED.value: "deletes_failed",
+    Tally.TLS_ERROR.value: "tls_handshake_errors",
 }
 _BY_AUTH = {
     AuthClass.AUTH_FAILURE.value: "auth_failures",

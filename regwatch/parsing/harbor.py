@@ -381,6 +381,7 @@ class _Ctx:
     repeat: int
     prefix: tuple[int, int, int, int, int] | None  # month, day, h, m, s
     prefix_dt: datetime | None  # a prefix that carried its own year and zone
+    harbor: bool = True  # a tag of Harbor's own (the proxy counts its registry's requests)
 
 
 class HarborParser:
@@ -512,7 +513,8 @@ class HarborParser:
             if isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE:
                 return noise(line, NoiseKind.OTHER_PROGRAM.value, f"syslog tag {tag[:40]!r}")
             return out
-        ctx = _Ctx(line, component, host, repeat, prefix, prefix_dt)
+        low = tag.lower()
+        ctx = _Ctx(line, component, host, repeat, prefix, prefix_dt, low in _TAGS or "harbor" in low)
         return self._body(ctx, body)
 
     def _bare(
@@ -552,15 +554,15 @@ class HarborParser:
         if _BEEGO_ANY.match(strip_ansi(body)):
             return self._core(ctx("core"), body)
         if _looks_registry(body):
-            if host is not None:  # behind Harbor's syslog: the proxy counts (see above)
-                out = self._registry(ctx("registry"), body)
-            else:  # a registry's own stream: its records count
-                parse_body = _distribution_parse_body()
-                out = (
-                    parse_body(body, line, fallback_ts=self._fallback_ts(ctx("registry")))
-                    if parse_body is not None
-                    else drop(line, DropReason.UNPARSABLE)
-                )
+            # no Harbor tag says a Harbor proxy stands in front: a registry's records count
+            parse_body = _distribution_parse_body()
+            out = (
+                parse_body(body, line, host=host, fallback_ts=self._fallback_ts(ctx("registry")))
+                if parse_body is not None
+                else drop(line, DropReason.UNPARSABLE)
+            )
+            if isinstance(out, Event):
+                self._saw_body_time(out.timestamp)
             if not (isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE):
                 return out
         other = others.classify(
@@ -692,7 +694,7 @@ class HarborParser:
             return out
         self._saw_body_time(out.timestamp)
         changes: dict[str, Any] = {"raw": _redact(ctx.line.text)}
-        if self.count_from == "proxy":
+        if self.count_from == "proxy" and ctx.harbor:
             changes["tally"] = Tally.NONE.value
             changes["auth"] = AuthClass.NONE.value
         return out.with_(**changes)
@@ -706,6 +708,9 @@ class HarborParser:
             return drop(ctx.line, DropReason.UNPARSABLE, "not an nginx timed_combined line")
         own = m.group("tl") or m.group("tl2")
         ts = parse_clf(own) if own else self._prefix_ts(ctx)
+        if ts is None and not own and ctx.prefix is None:
+            # nginx on stdout with no envelope: the stream's last time, else the file's
+            ts = self._last_ts or (self._clock.now() if self._clock is not None else None)
         if ts is None:
             return drop(
                 ctx.line,
