@@ -88,6 +88,11 @@ class AutoParser:
             return out if out.kind else replace(out, kind=NoiseKind.REGISTRY_APP.value)
         if out.reason is not DropReason.UNPARSABLE:
             return out
+        if text[:1].isspace() and text.strip():
+            # a line indented by whatever copied it (a paste, a support bundle)
+            again = self._inner(_with_text(line, text.lstrip()), wrapper_ts)
+            if not (isinstance(again, Dropped) and again.reason is DropReason.UNPARSABLE):
+                return again
         if self.harbor is not None:
             h = self.harbor.parse_inner(line, text, wrapper_ts)
             if not (isinstance(h, Dropped) and h.reason is DropReason.UNPARSABLE):
@@ -96,6 +101,10 @@ class AutoParser:
             if p.sniff(text):
                 return p.parse(line)
         return out
+
+
+def _with_text(line: RawLine, text: str) -> RawLine:
+    return RawLine(line.source, line.path, text, line.fingerprint, line.offset, line.end, line.problem, line.component)
 
 
 _LOGRUS_TIME = re.compile(r'(?:^time="|"time":")([^"]+)"')

@@ -539,7 +539,7 @@ class HarborParser:
             return self._body(ctx(hint), body)
         if not body.strip():
             return drop(line, DropReason.BLANK)
-        if _LOOKS_LOGGER.match(body):
+        if _LOOKS_LOGGER.match(body) and (_LOGGER.match(body) or not others.known(body)):
             self._bare_logger = True
             return self._logger(ctx("core"), body, infer=True)
         if _NGINX.match(body):

@@ -49,11 +49,35 @@ _REDIS_BANNER = re.compile(r"^(?:\s*_\._\s*$|.*Redis (?:is starting|version=)|\s
 _RSYSLOG = re.compile(r"^(?:rsyslogd(?:\[\d+\])?: |\S*logrotate\b|crond\[\d+\]: )")
 _TRIVY = re.compile(r'^\{"level":"[a-z]+","msg":')
 _LOGRUS_TEXT = re.compile(r'^time="\d{4}-\d\d-\d\dT[^"]*" level=[a-z]+ msg=')
+# trivy's own CLI output (zap console): "2022-11-07T05:26:33.923Z\tINFO\tmessage"
+_ZAP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)\t[A-Z]+\t")
+# Bitnami images' entrypoints: "postgresql 07:51:50.50 INFO  ==> ...", " 10:48:37.87 Welcome ..."
+_BITNAMI = re.compile(r"^(?:[a-z][\w-]* )?\s?\d\d:\d\d:\d\d\.\d\d(?: |\Z)")
+# every Harbor image's entrypoint (install_cert.sh) before the component starts
+_HARBOR_ENTRY = re.compile(
+    r"^(?:Appending internal tls trust CA to ca-bundle|Internal tls trust CA |"
+    r"find: '/etc/harbor/|Appending trust CA|Adding trust CA|/harbor/install_cert\.sh|"
+    r"/home/\w+/install_cert\.sh)"
+)
+# registry garbage-collect results that name no blob (older forms, and its failure)
+_GC_OUTPUT = re.compile(
+    r"^(?:\d+ blobs marked, \d+ blobs (?:and \d+ manifests )?eligible for deletion|"
+    r"failed to garbage collect: )"
+)
 STACK = re.compile(
-    r"^(?:\t|    at |goroutine \d+ \[|panic: |created by |\[signal |exit status \d|"
+    r"^(?:\t|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
     r"\[recovered\]|runtime/debug\.Stack|"
     r"[\w.\-/]+(?:\.\(\*?[\w.\[\], ]+\))?\.[\w.\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
 )
+
+
+# a log shipper beside the registry (fluent-bit): "[2018/10/31 19:24:43] [ info] [engine] ..."
+_FLUENT = re.compile(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[ ?(?:trace|debug|info|warn|error)\] ")
+
+
+def known(text: str) -> bool:
+    """Whether ``text`` is one of the timed forms of this module (cheap)."""
+    return bool(_ZAP.match(text) or _GOLOG.match(text) or _NGINX_ERROR.match(text) or _POSTGRES.match(text))
 
 
 def tls_message(msg: str) -> re.Match[str] | None:
@@ -116,9 +140,18 @@ def classify(
             return noise(line, NoiseKind.REDIS.value, "redis")
         if _NGINX_START.match(text):
             return noise(line, NoiseKind.NGINX_ERROR.value, "nginx start")
+        if _ZAP.match(text):
+            return noise(line, NoiseKind.SCANNER.value, "trivy")
+        if _BITNAMI.match(text):
+            return noise(line, NoiseKind.OTHER.value, "entrypoint")
+        if _GC_OUTPUT.match(text):
+            return noise(line, NoiseKind.JOB_LOG.value, "garbage-collect")
         return None
-    if c0 == "[" and _REDIS.match(text):
-        return noise(line, NoiseKind.REDIS.value, "redis")
+    if c0 == "[":
+        if _REDIS.match(text):
+            return noise(line, NoiseKind.REDIS.value, "redis")
+        if _FLUENT.match(text):
+            return noise(line, NoiseKind.LOG_COLLECTOR.value, "fluent-bit")
     tm = tls_message(text)
     if tm is not None and fallback_ts is not None:
         return tls_event(line, tm, fallback_ts, source=source, component=component or "registry", host=host)
@@ -130,6 +163,10 @@ def classify(
         return noise(line, NoiseKind.DATABASE.value, "postgresql")
     if _REDIS_BANNER.match(text):
         return noise(line, NoiseKind.REDIS.value, "redis")
+    if _HARBOR_ENTRY.match(text) or _BITNAMI.match(text):
+        return noise(line, NoiseKind.OTHER.value, "entrypoint")
+    if _GC_OUTPUT.match(text):
+        return noise(line, NoiseKind.JOB_LOG.value, "garbage-collect")
     if _RSYSLOG.match(text):
         return noise(line, NoiseKind.LOG_COLLECTOR.value, "rsyslog")
     if _TRIVY.match(text):
