@@ -689,8 +689,8 @@ class HarborParser:
         if isinstance(out, Dropped):
             if out.reason is DropReason.UNPARSABLE and not _looks_registry(body):
                 if _STACK.match(body):
-                    return drop(ctx.line, DropReason.NOISE, "stack trace")
-                return drop(ctx.line, DropReason.NOISE, "unstructured registry output")
+                    return noise(ctx.line, NoiseKind.STACK_TRACE.value, "stack trace")
+                return noise(ctx.line, NoiseKind.REGISTRY_APP.value, "unstructured registry output")
             return out
         self._saw_body_time(out.timestamp)
         changes: dict[str, Any] = {"raw": _redact(ctx.line.text)}
@@ -704,7 +704,7 @@ class HarborParser:
         m = _NGINX.match(body)
         if m is None:
             if _NGINX_ERROR.match(body) or body.startswith("nginx: "):
-                return drop(ctx.line, DropReason.NOISE, "nginx error log")
+                return noise(ctx.line, NoiseKind.NGINX_ERROR.value, "nginx error log")
             return drop(ctx.line, DropReason.UNPARSABLE, "not an nginx timed_combined line")
         own = m.group("tl") or m.group("tl2")
         ts = parse_clf(own) if own else self._prefix_ts(ctx)
@@ -719,7 +719,7 @@ class HarborParser:
             )
         rq = _REQUEST.match(unescape_nginx(m.group("req")))
         if rq is None:
-            return drop(ctx.line, DropReason.NOISE, "malformed request line")
+            return noise(ctx.line, NoiseKind.OTHER.value, "malformed request line")
         method, uri = rq.group("method"), rq.group("uri")
         status = int(m.group("status"))
         sent = int(m.group("bytes")) if m.group("bytes") != "-" else None
@@ -801,7 +801,7 @@ class HarborParser:
                 bytes=sent,
             )
         if path in _HEALTH_PATHS:
-            return drop(ctx.line, DropReason.NOISE, "health check")
+            return noise(ctx.line, NoiseKind.HARBOR_LOG.value, "health check")
         if path.startswith("/api/"):
             action, repo, ref = _harbor_api(method, path)
             tally = (
@@ -832,7 +832,7 @@ class HarborParser:
                 auth=AuthClass.NONE.value,
                 bytes=sent,
             )
-        return drop(ctx.line, DropReason.NOISE, "not a registry or API request")
+        return noise(ctx.line, NoiseKind.HARBOR_LOG.value, "not a registry or API request")
 
     # -- core ------------------------------------------------------------------------
     def _core(self, ctx: _Ctx, body: str) -> Event | Dropped:
@@ -842,7 +842,7 @@ class HarborParser:
             if bm is not None:
                 return self._beego(ctx, bm)
             if _BEEGO_ANY.match(plain):
-                return drop(ctx.line, DropReason.NOISE, "beego")
+                return noise(ctx.line, NoiseKind.HARBOR_LOG.value, "beego")
             body = plain
         return self._logger(ctx, body)
 
@@ -888,7 +888,8 @@ class HarborParser:
         job = self._job(ctx, ts, level, msg, "jobservice" if infer else comp)
         if job is not None:
             return job
-        return drop(ctx.line, DropReason.NOISE, comp if not infer else "harbor logger")
+        kind = NoiseKind.JOB_LOG if comp == "jobservice" else NoiseKind.HARBOR_LOG
+        return noise(ctx.line, kind.value, comp if not infer else "harbor logger")
 
     def _auth_failure(
         self, ctx: _Ctx, ts: datetime, level: str, fields: dict[str, str], msg: str, component: str
@@ -930,15 +931,15 @@ class HarborParser:
             return None
         if _RET_START.match(msg):
             self._ret_repo, self._ret_dry = None, None
-            return drop(ctx.line, DropReason.NOISE, "retention job start")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention job start")
         rl = _RET_LOAD.match(msg)
         if rl is not None:
             self._ret_repo = rl.group("repo")
-            return drop(ctx.line, DropReason.NOISE, "retention candidates")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention candidates")
         gp = _GC_PARAMS.match(msg)
         if gp is not None:
             self._gc_dry = gp.group("dry") == "true"
-            return drop(ctx.line, DropReason.NOISE, "gc parameters")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "gc parameters")
         text = _GC_PREFIX.sub("", msg, count=1) if msg.startswith("[") else msg
         base = self._base(ctx, ts, component)
         common: dict[str, Any] = {
@@ -1017,7 +1018,7 @@ class HarborParser:
         g = _GC_UNTAGGED.match(text)
         if g is not None:
             if self._gc_dry:
-                return drop(ctx.line, DropReason.NOISE, "gc dry run")
+                return noise(ctx.line, NoiseKind.JOB_LOG.value, "gc dry run")
             # GC (delete_untagged) removing an artifact from Harbor: who deleted my image
             return Event(
                 **base,
@@ -1061,24 +1062,24 @@ class HarborParser:
         rr = _RET_REPO.match(body)
         if rr is not None:
             self._ret_repo = rr.group("repo")
-            return drop(ctx.line, DropReason.NOISE, "retention job start")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention job start")
         rd = _RET_DRY.match(body)
         if rd is not None:
             self._ret_dry = rd.group("dry") == "true"
-            return drop(ctx.line, DropReason.NOISE, "retention job start")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention job start")
         if _RET_ALGO.match(body):
-            return drop(ctx.line, DropReason.NOISE, "retention job start")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention job start")
         if _STACK.match(body):
-            return drop(ctx.line, DropReason.NOISE, "stack trace")
+            return noise(ctx.line, NoiseKind.STACK_TRACE.value, "stack trace")
         if _LOOKS_LOGGER.match(body):
             return drop(ctx.line, DropReason.UNPARSABLE, "broken Harbor logger line")
-        return drop(ctx.line, DropReason.NOISE, "unstructured output")
+        return noise(ctx.line, NoiseKind.CONTINUATION.value, "unstructured output")
 
     def _retention_row(self, ctx: _Ctx, body: str) -> Event | Dropped:
         cells = [c.strip() for c in body.strip().strip("|").split("|")]
         verdict = cells[-1] if cells else ""
         if verdict not in ("DEL", "ERR"):
-            return drop(ctx.line, DropReason.NOISE, "retention table")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention table")
         repo = self._ret_repo
         tags: list[str] = []
         digest: str | None = None
@@ -1091,9 +1092,9 @@ class HarborParser:
                 repo, _, tag = arn.rpartition(":")
                 tags = [tag] if tag else []
         else:
-            return drop(ctx.line, DropReason.NOISE, "retention table")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention table")
         if verdict == "DEL" and self._ret_dry:
-            return drop(ctx.line, DropReason.NOISE, "retention dry run")
+            return noise(ctx.line, NoiseKind.JOB_LOG.value, "retention dry run")
         ts = self._fallback_ts(ctx)
         if ts is None:
             return drop(ctx.line, DropReason.BAD_FIELD, "retention row with no time")
