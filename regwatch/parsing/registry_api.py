@@ -58,7 +58,23 @@ def state_offset(query: str) -> int | None:
 
 
 def classify(method: str | None, uri: str | None) -> Request:
-    """What a (method, URI) pair does in the registry API."""
+    """What a (method, URI) pair does in the registry API.
+
+    Cached: a request's app lines and its access line classify the same pair, and
+    ``Request`` is immutable."""
+    key = (method, uri)
+    hit = _cache.get(key)
+    if hit is None:
+        if len(_cache) >= 65_536:
+            _cache.clear()
+        hit = _cache[key] = _classify(method, uri)
+    return hit
+
+
+_cache: dict[tuple[str | None, str | None], Request] = {}
+
+
+def _classify(method: str | None, uri: str | None) -> Request:
     if not uri:
         return Request(Action.OTHER)
     path, query = split_uri(uri)
@@ -115,22 +131,37 @@ def outcome_of(status: int | None) -> Outcome:
     return Outcome.SUCCESS if status < 400 else Outcome.FAILURE
 
 
+# action values as plain strings (``Enum.value`` is a descriptor call per use)
+_PULL, _PUSH, _DELETE = Action.PULL.value, Action.PUSH.value, Action.DELETE.value
+_BLOB_PULL, _BLOB_UPLOAD, _BASE = Action.BLOB_PULL.value, Action.BLOB_UPLOAD.value, Action.BASE.value
+
+
 def tally_of(action: str, status: int | None) -> Tally:
     """The counting class of a request, from its action and final status."""
     if status is None:
         return Tally.NONE
     ok = status < 400
-    if action == Action.PULL.value:
+    if action == _PULL:
         return Tally.PULL if 200 <= status < 300 else (Tally.PULL_FAILED if not ok else Tally.NONE)
-    if action == Action.PUSH.value:
+    if action == _PUSH:
         return Tally.PUSH if ok else Tally.PUSH_FAILED
-    if action == Action.DELETE.value:
+    if action == _DELETE:
         return Tally.DELETE if ok else Tally.DELETE_FAILED
-    if action == Action.BLOB_PULL.value and status in (200, 206):
+    if action == _BLOB_PULL and status in (200, 206):
         return Tally.BLOB_PULL
-    if action == Action.BLOB_UPLOAD.value and ok:
+    if action == _BLOB_UPLOAD and ok:
         return Tally.BLOB_UPLOAD
     return Tally.NONE
+
+
+_OUTCOME_VALUES = (Outcome.SUCCESS.value, Outcome.FAILURE.value, Outcome.UNKNOWN.value)
+
+
+def outcome_value(status: int | None) -> str:
+    """``outcome_of(status).value``."""
+    if status is None:
+        return _OUTCOME_VALUES[2]
+    return _OUTCOME_VALUES[0] if status < 400 else _OUTCOME_VALUES[1]
 
 
 def auth_class_of(action: str, status: int | None, user_presented: str | None) -> AuthClass:
@@ -143,6 +174,6 @@ def auth_class_of(action: str, status: int | None, user_presented: str | None) -
         return AuthClass.NONE
     if user_presented:
         return AuthClass.AUTH_FAILURE
-    if user_presented is None and action == Action.BASE.value:
+    if user_presented is None and action == _BASE:
         return AuthClass.CHALLENGE
     return AuthClass.ANONYMOUS_DENIAL

@@ -26,17 +26,34 @@ def _tz(spec: str | None) -> timezone:
 
 
 def parse_rfc3339(text: str) -> datetime | None:
-    """RFC 3339 / ISO-8601 with 0-9 fractional digits; zone-less means UTC."""
+    """RFC 3339 / ISO-8601 with 0-9 fractional digits; zone-less means UTC.
+
+    The UTC time of each distinct second and zone is computed once (cached by the first
+    19 characters and the zone); the microseconds are set on it. A zone is whole minutes,
+    so converting to UTC never changes the microseconds."""
     m = _RFC3339.match(text)
     if m is None:
         return None
-    y, mo, d, h, mi, s, frac, zone = m.groups()
-    try:
-        us = int((frac or "0")[:6].ljust(6, "0"))
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), us, tzinfo=_tz(zone))
-    except ValueError:
-        return None
-    return dt.astimezone(timezone.utc)
+    frac, zone = m.group(7, 8)
+    key = (text[:19], zone)
+    base = _sec_cache.get(key, _MISSING)
+    if base is _MISSING:
+        y, mo, d, h, mi, s = m.group(1, 2, 3, 4, 5, 6)
+        try:
+            base = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=_tz(zone)).astimezone(timezone.utc)
+        except ValueError:
+            base = None
+        if len(_sec_cache) >= 100_000:
+            _sec_cache.clear()
+        _sec_cache[key] = base
+    if base is None or not frac:
+        return base  # type: ignore[return-value]
+    us = int(frac[:6].ljust(6, "0"))
+    return base.replace(microsecond=us) if us else base  # type: ignore[union-attr]
+
+
+_MISSING = object()
+_sec_cache: dict[tuple[str, str | None], datetime | None] = {}
 
 
 def parse_clf(text: str) -> datetime | None:
@@ -67,6 +84,12 @@ def go_duration_ms(text: str | None) -> float | None:
     """Go duration string (``3.5ms``, ``812µs``, ``1m51.9s``) to milliseconds."""
     if not text:
         return None
+    if text.endswith("ms"):
+        # the common ``<digits>[.<digits>]ms``: the regex below would find just that one
+        # number (it tries ``ms`` before ``m``)
+        num = text[:-2]
+        if num.isascii() and num.replace(".", "", 1).isdigit() and num[0] != "." and num[-1] != ".":
+            return 0.0 + float(num) * 1.0
     total = 0.0
     found = False
     for num, unit in _GO_DUR.findall(text):
