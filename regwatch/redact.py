@@ -83,7 +83,7 @@ _KEY_WORDS = (
 
 
 def _assigned(low: str, words: tuple[str, ...]) -> bool:
-    """Whether some word in ``low`` is followed by ``["']?\s*[:=]``."""
+    r"""Whether some word in ``low`` is followed by ``["']?\s*[:=]``."""
     n = len(low)
     for w in words:
         i = low.find(w)
