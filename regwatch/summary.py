@@ -37,8 +37,12 @@ _BY_AUTH = {
 }
 
 
-def _zero() -> dict[str, int]:
-    return {k: 0 for k in COUNT_KEYS}
+# a TLS handshake fails before any repository is named: a total only
+REPO_KEYS = tuple(k for k in COUNT_KEYS if k != "tls_handshake_errors")
+
+
+def _zero(keys: tuple[str, ...] = COUNT_KEYS) -> dict[str, int]:
+    return {k: 0 for k in keys}
 
 
 def summarize(store: Store, query: Query | None = None) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def summarize(store: Store, query: Query | None = None) -> dict[str, Any]:
         for k, n in keys:
             total[k] += int(n)
             if repo is not None:
-                repos.setdefault(repo, _zero())[k] += int(n)
+                repos.setdefault(repo, _zero(REPO_KEYS))[k] += int(n)
     out: dict[str, Any] = dict(total)
     out["repositories"] = {k: repos[k] for k in sorted(repos)}
     return out

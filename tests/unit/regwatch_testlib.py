@@ -24,7 +24,7 @@ SAMPLES = ROOT / "sample_logs" / "distribution"
 REGISTRY_LOGS = ("registry-text", "registry-json", "registry-tty")
 
 # the counters of `summary --json` (the ones the sample *.expected.json files carry, plus
-# pushes_failed which they do not)
+# pushes_failed and tls_handshake_errors which they do not)
 SUMMARY_COUNT_KEYS = (
     "pulls",
     "pulls_failed",
@@ -37,9 +37,10 @@ SUMMARY_COUNT_KEYS = (
     "challenges",
     "bytes_pulled",
     "bytes_pushed",
+    "tls_handshake_errors",
 )
 # the integer keys the issue requires of `summary --json` (and that *.expected.json carry)
-ISSUE_COUNT_KEYS = tuple(k for k in SUMMARY_COUNT_KEYS if k != "pushes_failed")
+ISSUE_COUNT_KEYS = tuple(k for k in SUMMARY_COUNT_KEYS if k not in ("pushes_failed", "tls_handshake_errors"))
 
 # logrus (text formatter) quotes a value when it has a character outside this set
 _BARE = re.compile(r"^[A-Za-z0-9\-._/@^+]*$")
