@@ -486,10 +486,11 @@ class _BlockRun:
             out.append((seq0 + i, res))
 
         prev = -2
+        texts, offsets, ends = _line_columns(block, len(slow_idx))
         for i in slow_idx:
             problem = block.problems[i] if block.problems is not None else None
-            text = block.texts[i]
-            line = RawLine(info.path, info.path, text, info.fingerprint, int(block.offsets[i]), int(block.ends[i]), problem)
+            text = texts[i]
+            line = RawLine(info.path, info.path, text, info.fingerprint, offsets[i], ends[i], problem)
             if pending is not None:
                 pi, pl = pending
                 if (
@@ -514,6 +515,18 @@ class _BlockRun:
         if pending is not None:
             emit(pending[0], pending[1])
         return out
+
+
+def _line_columns(block: Block, wanted: int) -> tuple[Sequence[str], Sequence[int], Sequence[int]]:
+    """A block's texts, offsets and ends as Python lists for the per-line loop: one
+    conversion per block rather than one Arrow or numpy scalar per line (texts only when
+    more than a few of the block's lines are wanted)."""
+    texts = block.texts
+    if block.arrow is not None and wanted * 8 > len(block):
+        texts = block.arrow.to_pylist()
+    offsets = block.offsets.tolist() if isinstance(block.offsets, np.ndarray) else [int(x) for x in block.offsets]
+    ends = block.ends.tolist() if isinstance(block.ends, np.ndarray) else [int(x) for x in block.ends]
+    return texts, offsets, ends
 
 
 def _empty_obs() -> pa.Table:
