@@ -105,6 +105,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     make_parser(args.format, config)  # a bad --format fails before anything else
     expand(args.paths)  # an unreadable path fails before the store is touched
     store, state = open_store(args, config)
+    quarantine = Quarantine(state / "quarantine")
     try:
         bar = _progress_bar(total_bytes(args.paths), sys.stderr.isatty() and not args.quiet)
         stats = ingest(
@@ -113,13 +114,17 @@ def cmd_ingest(args: argparse.Namespace, config: Config, clock: Clock) -> int:
             config=config,
             options=IngestOptions(fmt=args.format, from_start=args.from_start),
             checkpoint=FileCheckpoint(state / "checkpoint.json"),
-            quarantine=Quarantine(state / "quarantine"),
+            quarantine=quarantine,
             progress=bar.update if bar is not None else None,
         )
         if bar is not None:
             bar.close()
     finally:
         store.close()
+        # bad input (binary, NUL bytes, invalid UTF-8, over-long lines, a cut gzip): one
+        # line per file and kind, naming the file and the line; also when ingest failed
+        for msg in quarantine.messages():
+            print(msg, file=sys.stderr)
     d = stats.to_dict()
     if args.json:
         print(json.dumps(d, sort_keys=True))

@@ -2,11 +2,18 @@
 
 Bad bytes, over-long lines and a cut gzip never raise and never hide the good lines
 around them; the work per line is done by bytes methods in C: split, decode and length.
+
+Line numbers cost nothing on clean input: a block knows how many lines it holds, so the
+number of its first line is a running sum (counted from the file's start only when a
+resumed read meets its first problem). For each problem line the block also says what is
+wrong (``details``), and :data:`PROBLEM_LINES` keeps (path, offset) -> (line, detail)
+until the quarantine takes it, so the message about the line can name it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regwatch.events import DropReason
-from regwatch.sources.files import KEEP_HEAD, MAX_LINE, FileInfo, _decode, open_at, skip_to
+from regwatch.sources.files import (
+    KEEP_HEAD,
+    MAX_LINE,
+    FileInfo,
+    _decode,
+    count_newlines,
+    describe_problem,
+    open_at,
+    skip_to,
+)
 
 BLOCK_BYTES = 2 << 20  # 2 MiB (~5.7k registry lines): with the native parser, 1M lines at 184k lines/s and 258 MB peak (4 MiB: 197k, 293 MB)
 _CTRL_BLOCK = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -58,6 +74,9 @@ class Block:
     ends: Sequence[int]
     problems: list[DropReason | None] | None  # None: every line is clean text
     arrow: pa.StringArray | None = None
+    # with ``problems``: what is wrong with each problem line (None for the good ones)
+    details: list[str | None] | None = None
+    first_line: int | None = None  # 1-based number of texts[0] in the file (read_blocks sets it)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -101,19 +120,71 @@ def _split(body: bytes, base: int) -> Block:
         return Block(texts, offsets, ends, None)
     texts = []
     problems: list[DropReason | None] = []
+    details: list[str | None] = []
     for r in raw:
         if len(r) > MAX_LINE:
             texts.append(r[:KEEP_HEAD].decode("utf-8", "replace"))
             problems.append(DropReason.TOO_LONG)
+            details.append(describe_problem(DropReason.TOO_LONG, length=len(r)))
             continue
         t, p = _decode(r)
         texts.append(t)
         problems.append(p)
-    return Block(texts, offsets, ends, problems)
+        details.append(None if p is None else describe_problem(p, r))
+    return Block(texts, offsets, ends, problems, details=details)
+
+
+class ProblemLines:
+    """(path, byte offset) -> (line number, detail) of the problem lines read, until the
+    quarantine takes them (bounded: past ``cap`` entries, new ones are not kept)."""
+
+    def __init__(self, cap: int = 100_000) -> None:
+        self.cap = cap
+        self._d: dict[tuple[str, int], tuple[int | None, str]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, path: str, block: Block) -> None:
+        assert block.problems is not None
+        details = block.details or [None] * len(block)
+        with self._lock:
+            for i, p in enumerate(block.problems):
+                if p is not None and len(self._d) < self.cap:
+                    line = None if block.first_line is None else block.first_line + i
+                    self._d[(path, int(block.offsets[i]))] = (line, details[i] or describe_problem(p))
+
+    def take(self, path: str, offset: int) -> tuple[int | None, str] | None:
+        with self._lock:
+            return self._d.pop((path, offset), None)
+
+    def forget(self, path: str) -> None:
+        with self._lock:
+            for k in [k for k in self._d if k[0] == path]:
+                del self._d[k]
+
+
+PROBLEM_LINES = ProblemLines()
 
 
 def read_blocks(info: FileInfo, start: int = 0, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """Blocks of whole lines from byte ``start`` of the (decompressed) stream."""
+    """Blocks of whole lines from byte ``start`` of the (decompressed) stream, each with
+    the number of its first line; the problem lines are noted in :data:`PROBLEM_LINES`."""
+    PROBLEM_LINES.forget(info.path)
+    line: int | None = 1 if start == 0 else None  # unknown until needed after a resume
+    for block in _read_blocks(info, start, block_bytes):
+        if block.problems is not None:
+            if line is None:
+                n = count_newlines(info, start)
+                line = None if n is None else n + 1
+            block.first_line = line
+            PROBLEM_LINES.note(info.path, block)
+        else:
+            block.first_line = line
+        if line is not None:
+            line += len(block)
+        yield block
+
+
+def _read_blocks(info: FileInfo, start: int, block_bytes: int) -> Iterator[Block]:
     fh = open_at(info)
     with fh:
         if not skip_to(fh, info.gzip, start):
@@ -122,24 +193,27 @@ def read_blocks(info: FileInfo, start: int = 0, block_bytes: int = BLOCK_BYTES) 
         carry = b""
         skipping: tuple[bytes, int] | None = None  # head and offset of an over-long line
         while True:
-            truncated = False
+            cut_off: Exception | None = None
             try:
                 chunk = fh.read(block_bytes)
-            except (EOFError, OSError, zlib.error):
+            except (EOFError, OSError, zlib.error) as exc:
                 chunk = b""
-                truncated = True
+                cut_off = exc
             if not chunk:
                 if skipping is not None:
-                    yield Block([skipping[0].decode("utf-8", "replace")], [skipping[1]], [pos], [DropReason.TOO_LONG])
+                    yield _too_long(skipping, pos, newline=False)
                 elif carry:
                     text, problem = _decode(carry)
-                    if truncated:
-                        problem = DropReason.TRUNCATED
+                    detail = None if problem is None else describe_problem(problem, carry)
+                    if cut_off is not None:
+                        problem, detail = DropReason.TRUNCATED, describe_problem(DropReason.TRUNCATED, error=cut_off, gz=info.gzip)
                     elif len(carry) > MAX_LINE:
                         text, problem = carry[:KEEP_HEAD].decode("utf-8", "replace"), DropReason.TOO_LONG
-                    yield Block([text], [pos - len(carry)], [pos], [problem])
-                elif truncated:
-                    yield Block([""], [pos], [pos], [DropReason.TRUNCATED])
+                        detail = describe_problem(problem, length=len(carry))
+                    yield Block([text], [pos - len(carry)], [pos], [problem], details=[detail])
+                elif cut_off is not None:
+                    detail = describe_problem(DropReason.TRUNCATED, error=cut_off, gz=info.gzip)
+                    yield Block([""], [pos], [pos], [DropReason.TRUNCATED], details=[detail])
                 return
             base = pos - len(carry)
             pos += len(chunk)
@@ -147,12 +221,7 @@ def read_blocks(info: FileInfo, start: int = 0, block_bytes: int = BLOCK_BYTES) 
                 nl = chunk.find(b"\n")
                 if nl < 0:
                     continue
-                yield Block(
-                    [skipping[0].decode("utf-8", "replace")],
-                    [skipping[1]],
-                    [pos - len(chunk) + nl + 1],
-                    [DropReason.TOO_LONG],
-                )
+                yield _too_long(skipping, pos - len(chunk) + nl + 1, newline=True)
                 skipping = None
                 carry = b""
                 data = chunk[nl + 1 :]
@@ -173,3 +242,10 @@ def read_blocks(info: FileInfo, start: int = 0, block_bytes: int = BLOCK_BYTES) 
             if len(carry) > MAX_LINE:
                 skipping = (carry[:KEEP_HEAD], pos - len(carry))
                 carry = b""
+
+
+def _too_long(skipping: tuple[bytes, int], end: int, *, newline: bool) -> Block:
+    """The block of one over-long line (its head kept) that ends at byte ``end``."""
+    head, start = skipping
+    detail = describe_problem(DropReason.TOO_LONG, length=end - start - (1 if newline else 0))
+    return Block([head.decode("utf-8", "replace")], [start], [end], [DropReason.TOO_LONG], details=[detail])

@@ -470,3 +470,53 @@ def _decode(raw: bytes) -> tuple[str, DropReason | None]:
     if _looks_binary(raw):
         return text.replace("\x00", "\\x00"), DropReason.BINARY
     return text, None
+
+
+def describe_problem(
+    problem: DropReason,
+    raw: bytes | None = None,
+    *,
+    length: int | None = None,
+    error: BaseException | None = None,
+    gz: bool = False,
+) -> str:
+    """What is wrong with a problem line, in words (for the message naming its file and
+    line). Called for problem lines only: clean input never pays for it."""
+    if problem is DropReason.BINARY:
+        if raw is not None and b"\x00" in raw:
+            return f"NUL bytes ({raw.count(0):,} in the line): binary data, not text"
+        return "binary data (mostly control characters), not text"
+    if problem is DropReason.INVALID_UTF8:
+        if raw is not None:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        return "invalid UTF-8"
+    if problem is DropReason.TOO_LONG:
+        size = f"{length:,} bytes" if length is not None else "longer"
+        return f"a line of {size}, over the {MAX_LINE:,}-byte limit (its first {KEEP_HEAD:,} bytes are kept)"
+    if problem is DropReason.TRUNCATED:
+        what = "truncated gzip" if gz else "the input cannot be read further"
+        why = f" ({error})" if error is not None and str(error) else ""
+        return f"{what}{why}: the file ends inside this line"
+    return str(problem.value).replace("_", " ")
+
+
+def count_newlines(info: FileInfo, end: int) -> int | None:
+    """How many newlines the first ``end`` bytes of the (decompressed) stream hold: the
+    number of the line at ``end`` minus one. None when they cannot be read. Only used to
+    number a problem line met after resuming from a checkpoint."""
+    n = 0
+    left = end
+    try:
+        with _open(info.path, info.gzip) as fh:
+            while left > 0:
+                got = fh.read(min(CHUNK, left))
+                if not got:
+                    return None
+                n += got.count(b"\n")
+                left -= len(got)
+    except (EOFError, OSError, zlib.error):
+        return None
+    return n

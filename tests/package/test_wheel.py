@@ -98,7 +98,7 @@ def _venv(path: Path) -> Path:
 def _pip(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=240,
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=240, check=False,
     )
     assert proc.returncode == 0, f"pip {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
@@ -116,7 +116,9 @@ def _run_env() -> dict[str, str]:
 
 def _regwatch(venv_py: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     exe = venv_py.parent / "regwatch"  # the console script pip installed
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=_run_env(), cwd=cwd, timeout=120)
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=_run_env(), cwd=cwd, timeout=120, check=False
+    )
 
 
 def _ingest(venv_py: Path, tmp: Path) -> tuple[dict, str]:

@@ -268,3 +268,186 @@ def test_value_with_raw_newline_is_one_record(tmp_path: Path, capsys) -> None:
     assert s["lines"] == 2 and s["events"] == 1 and s["dropped"] == {}
     got = cli_summary(capsys, tmp_path / "db")
     assert got["pulls_failed"] == 1 and got["repositories"]["zz/ml"]["pulls_failed"] == 1
+
+
+# -- through the real command line (`python -m regwatch ingest`): each kind of bad input gives
+# one clear message on stderr naming the file and the 1-based line, and every good line
+# around it is stored ------------------------------------------------------------------------
+GOOD_EVENTS = 112  # registry-text.expected.json
+
+
+def _ingest_cli(tmp_path: Path, db: str, *paths: Path) -> tuple[dict, list[str], str]:
+    # paths relative to the working directory, as a user types them (messages repeat them)
+    names = [str(p.relative_to(tmp_path)) for p in paths]
+    proc = lib.run_cli("ingest", "--db", str(tmp_path / db), "--json", "--quiet", *names, cwd=tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    warnings = [l for l in proc.stderr.splitlines() if l.startswith("regwatch: warning: ")]
+    return json.loads(proc.stdout), warnings, proc.stderr
+
+
+def _summary_cli(tmp_path: Path, db: str) -> dict:
+    proc = lib.run_cli("summary", "--db", str(tmp_path / db), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _dropped_cli(tmp_path: Path, db: str) -> list[dict]:
+    proc = lib.run_cli("dropped", "--db", str(tmp_path / db), "--limit", "100000", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+
+
+def _good_only(tmp_path: Path) -> tuple[dict, dict]:
+    p = tmp_path / "good-only.log"
+    p.write_bytes(b"".join(GOOD))
+    stats, warnings, _ = _ingest_cli(tmp_path, "db-good", p)
+    assert warnings == [] and stats["events"] == GOOD_EVENTS and stats["dropped"] == {}
+    return stats, _summary_cli(tmp_path, "db-good")
+
+
+def _between_good_lines(tmp_path: Path, name: str, bad: bytes, at: int = 100) -> Path:
+    """The sample with ``bad`` (one line) inserted as line ``at + 1``."""
+    p = tmp_path / name
+    p.write_bytes(b"".join(GOOD[:at]) + bad + b"\n" + b"".join(GOOD[at:]))
+    return p
+
+
+def _assert_all_good_lines_stored(tmp_path: Path, stats: dict, bad_lines: int) -> None:
+    good_stats, good_summary = _good_only(tmp_path)
+    assert stats["lines"] == good_stats["lines"] + bad_lines, stats
+    assert stats["events"] == GOOD_EVENTS and stats["duplicates"] == 0, stats
+    assert lib.accounting_gap(stats) == 0
+    assert _summary_cli(tmp_path, "db") == good_summary
+
+
+def test_cli_fifty_megabyte_line_is_named_by_file_and_line(tmp_path: Path) -> None:
+    p = _between_good_lines(tmp_path, "huge.log", b"A" * (50 << 20))
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert stats["dropped"] == {"too_long": 1}, stats
+    assert warnings == [
+        (
+            "regwatch: warning: huge.log: line 101: a line of 52,428,800 bytes, over the 1,048,576-byte limit "
+            "(its first 4,096 bytes are kept); that line is dropped, the lines around it are kept"
+        )
+    ]
+    _assert_all_good_lines_stored(tmp_path, stats, 1)
+    (row,) = _dropped_cli(tmp_path, "db")
+    assert row["line"] == 101 and row["reason"] == "too_long" and row["text"] == "A" * 4096
+
+
+def test_cli_nul_bytes_inside_a_line_are_named_by_file_and_line(tmp_path: Path) -> None:
+    line = GOOD[40].rstrip(b"\n")
+    p = _between_good_lines(tmp_path, "nul.log", line[:25] + b"\x00\x00\x00" + line[25:], at=150)
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert stats["dropped"] == {"binary": 1}, stats
+    assert warnings == [
+        (
+            "regwatch: warning: nul.log: line 151: NUL bytes (3 in the line): binary data, not text; "
+            "that line is dropped, the lines around it are kept"
+        )
+    ]
+    _assert_all_good_lines_stored(tmp_path, stats, 1)
+    (row,) = _dropped_cli(tmp_path, "db")
+    assert row["line"] == 151 and row["offset"] == len(b"".join(GOOD[:150]))
+
+
+def test_cli_invalid_utf8_is_named_by_file_line_and_column(tmp_path: Path) -> None:
+    line = GOOD[7].rstrip(b"\n")
+    p = _between_good_lines(tmp_path, "latin1.log", line[:30] + b"caf\xe9" + line[30:], at=3)
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert stats["dropped"] == {"invalid_utf8": 1}, stats
+    assert warnings == [
+        (
+            "regwatch: warning: latin1.log: line 4: invalid UTF-8 (byte 0xe9 at column 34); "
+            "that line is dropped, the lines around it are kept"
+        )
+    ]
+    _assert_all_good_lines_stored(tmp_path, stats, 1)
+    assert [r["line"] for r in _dropped_cli(tmp_path, "db")] == [4]
+
+
+def test_cli_binary_files_are_named_and_cost_the_good_file_nothing(tmp_path: Path) -> None:
+    elf = next((Path(p) for p in ("/bin/true", "/usr/bin/true", "/bin/ls") if Path(p).exists()), None)
+    assert elf is not None and elf.read_bytes()[:4] == b"\x7fELF"
+    small_elf = tmp_path / "a-tool"
+    small_elf.write_bytes(elf.read_bytes())
+    noise = tmp_path / "b-noise.bin"
+    noise.write_bytes(b"\x00" + random.Random(5).randbytes(100_000))
+    good = tmp_path / "c-registry.log"
+    good.write_bytes(b"".join(GOOD))
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", small_elf, noise, good)
+    assert stats["files"] == 3 and stats["events"] == GOOD_EVENTS, stats
+    assert lib.accounting_gap(stats) == 0
+    # one line per file and kind of problem; each names the file and its first bad line
+    assert warnings and all(w.startswith(("regwatch: warning: a-tool: line ", "regwatch: warning: b-noise.bin: line ")) for w in warnings), warnings
+    assert warnings[0].startswith("regwatch: warning: a-tool: line 1: NUL bytes (")
+    assert any(w.startswith("regwatch: warning: b-noise.bin: line 1: NUL bytes (") for w in warnings)
+    n_binary_lines = stats["dropped"]["binary"]
+    assert sum(int(w.split("; ")[1].split()[0].replace(",", "")) for w in warnings if "binary lines in this file" in w) == n_binary_lines
+    assert not any("c-registry.log" in w for w in warnings)
+    _, good_summary = _good_only(tmp_path)
+    assert _summary_cli(tmp_path, "db") == good_summary
+    rows = _dropped_cli(tmp_path, "db")
+    assert all(isinstance(r.get("line"), int) and r["line"] >= 1 for r in rows if r["reason"] in ("binary", "invalid_utf8"))
+
+
+def test_cli_truncated_gzip_is_named_by_file_and_line_and_keeps_the_lines_before(tmp_path: Path) -> None:
+    p, readable = _truncated_gzip(tmp_path)
+    complete = readable[: readable.rindex(b"\n") + 1]
+    partial_line = complete.count(b"\n") + 1
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert stats["dropped"] == {"truncated": 1}, stats
+    assert warnings == [
+        (
+            f"regwatch: warning: {p.name}: line {partial_line}: truncated gzip (compressed file ended before the "
+            "end-of-stream marker was reached): the file ends inside this line; that partial line is dropped, "
+            "the lines before it are kept"
+        )
+    ]
+    prefix = tmp_path / "prefix.log"
+    prefix.write_bytes(complete)
+    s_plain, w_plain, _ = _ingest_cli(tmp_path, "db-plain", prefix)
+    assert w_plain == [] and s_plain["events"] > 30
+    assert stats["lines"] == s_plain["lines"] + 1 and stats["events"] == s_plain["events"]
+    assert _summary_cli(tmp_path, "db") == _summary_cli(tmp_path, "db-plain")
+    (row,) = _dropped_cli(tmp_path, "db")
+    assert row["line"] == partial_line and row["offset"] == len(complete)
+
+
+def test_cli_bad_line_after_a_resume_gets_its_line_in_the_whole_file(tmp_path: Path) -> None:
+    """A second ingest reads on from the checkpoint; the line number still counts from the
+    file's start (the newlines before the checkpoint are counted only because a problem came)."""
+    p = tmp_path / "growing.log"
+    p.write_bytes(b"".join(GOOD[:200]))
+    first, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert warnings == [] and first["lines"] == 200
+    with open(p, "ab") as fh:
+        fh.write(b"oops \xff\xfe\x00 garbage\n" + b"".join(GOOD[200:]))
+    second, warnings, _ = _ingest_cli(tmp_path, "db", p)
+    assert second["dropped"] == {"binary": 1}, second
+    assert warnings == [
+        (
+            "regwatch: warning: growing.log: line 201: NUL bytes (1 in the line): binary data, not text; "
+            "that line is dropped, the lines around it are kept"
+        )
+    ]
+    assert first["events"] + second["events"] == GOOD_EVENTS
+
+
+def test_cli_many_bad_files_give_bounded_messages(tmp_path: Path) -> None:
+    """One message per file and kind, at most 20, then one line saying how many more."""
+    paths = []
+    for i in range(25):
+        p = tmp_path / f"bad-{i:02d}.log"
+        p.write_bytes(GOOD[i] + b"nul\x00here %d\n" % i + GOOD[i + 1])  # distinct files (own fingerprints)
+        paths.append(p)
+    stats, warnings, _ = _ingest_cli(tmp_path, "db", *paths)
+    assert stats["dropped"] == {"binary": 25}, stats
+    assert len(warnings) == 21
+    assert [w.split(": ")[2] for w in warnings[:20]] == [f"bad-{i:02d}.log" for i in range(20)]
+    assert all(": line 2: NUL bytes (1 in the line)" in w for w in warnings[:20])
+    assert warnings[20] == (
+        "regwatch: warning: 5 more kind(s) of bad input in 5 file(s); "
+        "`regwatch dropped` lists every dropped line with its file and line"
+    )
