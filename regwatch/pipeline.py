@@ -44,8 +44,6 @@ _DISTRIBUTION = arrowkit.string_scalar("distribution")
 _REGISTRY = arrowkit.string_scalar("registry")
 _ONE = arrowkit.int64_scalar(1)
 _NOISE = arrowkit.string_scalar("noise")
-_BLOB_UPLOAD = arrowkit.string_scalar("blob_upload")
-_NULL_INT64 = arrowkit.null_scalar(pa.int64())
 Progress = Callable[[int], None]  # called with bytes consumed since the last call
 # REGWATCH_FASTPATH=0 sends every line to the per-line parser (docs/configuration.md):
 # for measuring that path and checking it against the fast one. Read once, at import.
@@ -387,7 +385,8 @@ class _BlockRun:
         offs = np.asarray(block.offsets, dtype=np.int64)[arrowkit.int64_numpy(fo["seq"]) - seq0]
         nrows = fo.num_rows
         tally = fo["tally"]
-        nbytes = pa.compute.if_else(pa.compute.equal(tally, _BLOB_UPLOAD), _NULL_INT64, fo["bytes_w"])
+        # bytes_w is already the event's bytes (a completed upload: the size its _state gives)
+        nbytes = fo["bytes_w"]
         cols = {
             "seq": fo["seq"],
             "kind": fo["kind"],
@@ -453,15 +452,18 @@ class _BlockRun:
         out: list[tuple[int, Event]] = []
         # (seq, epoch micros) of the fast rows with a time, in seq order: a slow line with
         # no year or zone of its own takes them from the latest line before it
+        # (only events: the per-line parser's clock is the time of the last event it made,
+        # so noise rows do not move it, and a later event moves it back as well as forward)
         fast_seq = fast_us = None
-        if fast_obs is not None and fast_obs.num_rows and slow_idx:
+        dist = getattr(self.parser, "distribution", self.parser)
+        if fast_obs is not None and fast_obs.num_rows:
             ts = fast_obs["timestamp"]
-            has = pa.compute.is_valid(ts)
+            has = pa.compute.and_(pa.compute.is_valid(ts), pa.compute.not_equal(fast_obs["kind"], _NOISE))
             seqs = arrowkit.int64_numpy(fast_obs["seq"].filter(has))
             micros = arrowkit.int64_numpy(pa.compute.cast(ts.filter(has), pa.int64()))
             order = np.argsort(seqs, kind="stable")
             fast_seq, fast_us = seqs[order], micros[order]
-        dist = getattr(self.parser, "distribution", self.parser)
+        last_event = -1  # seq of the last event the per-line parser made in this block
         pending: tuple[int, RawLine] | None = None
         joined = 0
 
@@ -471,18 +473,18 @@ class _BlockRun:
                 stats.drop(line.problem)
                 drops.append(_dropped(line, line.problem))
                 return
+            nonlocal last_event
             if fast_seq is not None and len(fast_seq) and hasattr(dist, "last_ts"):
                 k = int(np.searchsorted(fast_seq, seq0 + i, side="left")) - 1
-                if k >= 0:
-                    t = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[k]))
-                    if dist.last_ts is None or t > dist.last_ts:
-                        dist.last_ts = t
+                if k >= 0 and fast_seq[k] > last_event:
+                    dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[k]))
             res = self.parser.parse(line)
             if isinstance(res, Dropped):
                 stats.drop(res.reason, kind=res.kind)
                 if not res.intentional:
                     drops.append(res)
                 return
+            last_event = seq0 + i
             out.append((seq0 + i, res))
 
         prev = -2
@@ -514,6 +516,9 @@ class _BlockRun:
             prev = i
         if pending is not None:
             emit(pending[0], pending[1])
+        # the next block starts from the block's last event, fast or not
+        if fast_seq is not None and len(fast_seq) and fast_seq[-1] > last_event and hasattr(dist, "last_ts"):
+            dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[-1]))
         return out
 
 

@@ -1,19 +1,23 @@
-//! Block parsing: an exact, hand-written port of the DuckDB fast path in
-//! `regwatch/parsing/columnar.py` (`fast_parse`, `_OBS_SQL`, `_LOGRUS_SQL` and helpers).
+//! Block parsing: the Distribution registry's lines, as the per-line parser reads them.
 //!
-//! That SQL is the specification: every line handled here gets exactly the values DuckDB
-//! gives it (NULL vs '', the same float bits, timestamps truncated to microseconds as
-//! DuckDB's cast does). Every line the SQL leaves to the per-line parser goes back to it,
-//! and so does any line this port is not certain about: raw newlines, invalid UTF-8, the
-//! two non-ASCII letters RE2 folds onto ASCII ones under `(?i)` (U+017F, U+212A), and
-//! timestamp forms other than the ones logrus and the access log write.
+//! The specification is `regwatch/parsing/distribution.py` (split_logrus, split_json,
+//! app_event, access_event) with `registry_api.classify`: every line taken here gets
+//! exactly the event values the per-line parser gives it (NULL vs '', the same float bits,
+//! timestamps truncated to microseconds), and every line whose shape the registry's
+//! formatters do not write goes back to it. Taken: logrus TextFormatter lines (time,
+//! level, msg, then keys in any order, quoted or bare, `key=` for empty), JSONFormatter
+//! lines (any key order, escapes decoded), and combined access lines; Go durations in
+//! every unit, composite ones too; percent-encoded query values; upload sizes from
+//! `_state`. Left: raw newlines and other control characters, invalid UTF-8, Unicode
+//! whitespace (Python's `\s` splits there, these scans do not), RE2/Python's two non-ASCII
+//! case folds of ASCII letters (U+017F, U+212A, for the secret hint), percent-encoded
+//! paths, absolute URIs, repeated keys, timestamp forms other than the formatters' own.
+//! The columns are those of the DuckDB fast path in `regwatch/parsing/columnar.py` (the
+//! fallback without this library), which takes a subset of these lines.
 //!
-//! The regexes of the SQL are deterministic on the inputs that reach them (each
-//! quantifier stops at a byte it cannot consume), so each one is a single forward scan
-//! here; comments name the SQL piece each function stands for. Input is bytes (RE2's
-//! classes like `[^"]` or `\S` match whole UTF-8 characters, which byte scans for ASCII
-//! delimiters do alike). The whole-line passes (quote parity, escapes, SECRET_HINT
-//! candidates) use SSE2/AVX2 from std::arch on x86_64. Nothing here may panic.
+//! Each value is found by one forward scan; the whole-line pass (control characters,
+//! escapes, SECRET_HINT candidates) uses SSE2/AVX2 from std::arch on x86_64. Nothing here
+//! may panic.
 
 use crate::table::{Table, BOOL, F64, I32, I64, STR, TS_US};
 use crate::Lines;
@@ -76,20 +80,6 @@ struct Row<'a> {
     error_code: S<'a>,
 }
 
-/// Reused buffers for values that need unescaping (cleared per line, never shrunk).
-#[derive(Default)]
-struct Scratch {
-    msg: Vec<u8>,
-    user: Vec<u8>,
-    err: Vec<u8>,
-    raddr: Vec<u8>,
-    uri: Vec<u8>,
-    ua: Vec<u8>,
-    vdigest: Vec<u8>,
-    vname: Vec<u8>,
-    vref: Vec<u8>,
-}
-
 pub fn parse_block(lines: &Lines, seq0: i64) -> (Table, Table) {
     let n = lines.len();
     let mut fast = Table::default();
@@ -104,8 +94,9 @@ pub fn parse_block(lines: &Lines, seq0: i64) -> (Table, Table) {
         let seq = seq0 + i as i64;
         let line = line_at(lines, i);
         let row = match line {
-            Some(l) if l.starts_with(b"time=\"") => parse_app(l, &mut sc),
-            Some(l) => parse_access(l),
+            Some(l) if l.starts_with(b"time=\"") => parse_app(l, &mut sc, false),
+            Some(l) if l.first() == Some(&b'{') => parse_app(l, &mut sc, true),
+            Some(l) => parse_access(l, &mut sc),
             None => None,
         };
         match row {
@@ -292,89 +283,6 @@ fn route(path: &[u8]) -> Route<'_> {
     NO_ROUTE
 }
 
-/// regexp_matches(query, '(^|&)KEY[^&]'), where key includes the '='.
-fn has_param(query: &[u8], key: &[u8]) -> bool {
-    let mut k = 0;
-    while let Some(off) = find(&query[k..], key) {
-        let at = k + off;
-        if at == 0 || query[at - 1] == b'&' {
-            if let Some(&c) = query.get(at + key.len()) {
-                if c != b'&' {
-                    return true;
-                }
-            }
-        }
-        k = at + 1;
-    }
-    false
-}
-
-/// regexp_extract(query, '(?:^|&)KEY([^&]*)', 1): the leftmost occurrence ('' if none).
-fn param<'a>(query: &'a [u8], key: &[u8]) -> &'a [u8] {
-    let mut k = 0;
-    while let Some(off) = find(&query[k..], key) {
-        let at = k + off;
-        if at == 0 || query[at - 1] == b'&' {
-            let v = &query[at + key.len()..];
-            let e = memchr(b'&', v).unwrap_or(v.len());
-            return &v[..e];
-        }
-        k = at + 1;
-    }
-    b""
-}
-
-/// _ACTIONS. `path` None (a NULL uri) gives a NULL route kind, which falls to the ELSE.
-fn action(path: S, r: Option<&Route>, method: S, query: &[u8]) -> Act {
-    if let Some(p) = path {
-        if p == b"/v2/" || p == b"/v2" {
-            return Act::Base;
-        }
-        if p.starts_with(b"/v2/_catalog") {
-            return Act::Catalog;
-        }
-    }
-    let r = match r {
-        None => return Act::Referrers,
-        Some(r) => r,
-    };
-    let m = method.unwrap_or(b"");
-    match r.kind {
-        Kind::NoMatch => Act::Other,
-        Kind::Manifests => match m {
-            b"GET" => Act::Pull,
-            b"HEAD" => Act::PullHead,
-            b"PUT" => Act::Push,
-            b"DELETE" => Act::Delete,
-            _ => Act::Other,
-        },
-        Kind::BlobsUploads if r.rest.is_empty() => {
-            if m == b"POST" && has_param(query, b"mount=") {
-                Act::BlobMount
-            } else if m == b"POST" && has_param(query, b"digest=") {
-                Act::BlobUpload
-            } else {
-                Act::BlobUploadStart
-            }
-        }
-        Kind::BlobsUploads => match m {
-            b"PATCH" => Act::BlobUploadChunk,
-            b"PUT" => Act::BlobUpload,
-            b"DELETE" => Act::BlobUploadCancel,
-            b"GET" => Act::BlobUploadStatus,
-            _ => Act::Other,
-        },
-        Kind::Blobs => match m {
-            b"GET" => Act::BlobPull,
-            b"HEAD" => Act::BlobHead,
-            b"DELETE" => Act::BlobDelete,
-            _ => Act::Other,
-        },
-        Kind::Tags => Act::TagsList,
-        Kind::Referrers => Act::Referrers,
-    }
-}
-
 /// _tally(action, status)
 fn tally(a: Act, status: Option<i32>) -> &'static [u8] {
     let s = match status {
@@ -409,33 +317,6 @@ fn tally(a: Act, status: Option<i32>) -> &'static [u8] {
         Act::BlobUpload if s < 400 => b"blob_upload",
         _ => b"none",
     }
-}
-
-/// The route's part of `digest` (the CASE after coalesce(vdigest, ...)).
-fn route_digest<'a>(r: Option<&Route<'a>>, query: &'a [u8]) -> S<'a> {
-    let r = r?;
-    match r.kind {
-        Kind::Manifests if r.rest.contains(&b':') => Some(r.rest),
-        Kind::Blobs | Kind::Referrers => nonempty(r.rest),
-        Kind::BlobsUploads if r.rest.is_empty() && has_param(query, b"mount=") => nonempty(param(query, b"mount=")),
-        Kind::BlobsUploads => nonempty(param(query, b"digest=")),
-        _ => None,
-    }
-}
-
-/// The uri's path and query (_REQ_COLS).
-#[inline]
-fn split_uri(uri: &[u8]) -> (&[u8], &[u8]) {
-    match memchr(b'?', uri) {
-        Some(k) => (&uri[..k], &uri[k + 1..]),
-        None => (uri, b""),
-    }
-}
-
-/// The route condition of `fast`: a /v2/ path must be one the route or base/catalog knows.
-#[inline]
-fn route_known(path: &[u8], r: &Route) -> bool {
-    r.kind != Kind::NoMatch || path == b"/v2/" || path == b"/v2" || path.starts_with(b"/v2/_catalog") || !path.starts_with(b"/v2/")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -516,23 +397,6 @@ fn quoted_end(s: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-/// _CQ = ("(?:[^"\\]|\\.)*"|[^ "]*) at `i`: the captured text and the index after it.
-#[inline]
-fn cq(s: &[u8], i: usize) -> (&[u8], usize) {
-    if i >= s.len() {
-        return (b"", i);
-    }
-    if s[i] == b'"' {
-        match quoted_end(s, i + 1) {
-            Some(e) => (&s[i..e + 1], e + 1),
-            None => (b"", i), // the unquoted alternative matches nothing here
-        }
-    } else {
-        let e = i + memchr2(b' ', b'"', &s[i..]).unwrap_or(s.len() - i);
-        (&s[i..e], e)
-    }
-}
-
 /// _unesc: replace(replace(s, '\"', '"'), '\\', '\'), the two replaces one after the other.
 /// A run of L backslashes loses one when a quote follows, then pairs become one each.
 fn unesc<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
@@ -564,16 +428,6 @@ fn unesc<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
     &buf[..]
 }
 
-/// _unq: a captured _CQ value without its quotes (and unescaped), or as it is.
-#[inline]
-fn unq<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
-    if s.len() >= 2 && s[0] == b'"' {
-        unesc(&s[1..s.len() - 1], buf)
-    } else {
-        s
-    }
-}
-
 /// Parse a run of ASCII digits as TRY_CAST(.. AS BIGINT) does (None on overflow).
 fn digits_i64(s: &[u8]) -> Option<i64> {
     let mut v: i64 = 0;
@@ -591,7 +445,8 @@ struct Scan {
     /// no raw newline, no `\n`/`\t` escape text, valid UTF-8, none of RE2's two
     /// non-ASCII case folds of ASCII letters (ſ, K)
     ok: bool,
-    /// quotes not preceded by a backslash
+    /// quotes not preceded by a backslash (kept for the tests of the chunked scan)
+    #[allow(dead_code)]
     quotes: u32,
     /// SECRET_HINT matches (only meaningful when `ok`)
     hint: bool,
@@ -602,7 +457,12 @@ static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     t[b'"' as usize] = 1;
     t[b'\\' as usize] = 2;
-    t[b'\n' as usize] = 3;
+    // control characters: raw newlines, and the ones Python's \s (unlike RE2's) matches
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = 3;
+        c += 1;
+    }
     let mut i = 0x80;
     while i < 256 {
         t[i] = 4;
@@ -656,10 +516,21 @@ fn scan(line: &[u8]) -> Scan {
         prev_bs = c == b'\\';
         i += 1;
     }
-    if high && (std::str::from_utf8(line).is_err() || contains(line, "\u{17f}".as_bytes()) || contains(line, "\u{212a}".as_bytes())) {
+    if high && (std::str::from_utf8(line).is_err() || contains(line, "\u{17f}".as_bytes()) || contains(line, "\u{212a}".as_bytes()) || unicode_space(line)) {
         return Scan { ok: false, quotes, hint };
     }
     Scan { ok: true, quotes, hint }
+}
+
+/// A character Python's `\s` and str.strip() take for whitespace beyond ASCII (the
+/// per-line parser's regexes would split the line there; RE2's and these scans do not).
+fn unicode_space(line: &[u8]) -> bool {
+    match std::str::from_utf8(line) {
+        Err(_) => true,
+        Ok(s) => s.chars().any(|c| {
+            matches!(c, '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+        }),
+    }
 }
 
 /// SECRET_HINT, case-insensitive (the line has no ſ or K, so ASCII folding is RE2's):
@@ -789,7 +660,9 @@ fn num(s: &[u8], i: usize, len: usize) -> Option<i64> {
 /// Microseconds of a checked civil date-time (None when out of range).
 #[allow(clippy::too_many_arguments)]
 fn civil_us(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, off_s: i64, frac_us: i64) -> Option<i64> {
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
+    // years 1 and 9999 can leave datetime's range once the offset is applied (the
+    // per-line parser then fails on the line): declined
+    if !(2..=9998).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
         return None;
     }
     let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off_s;
@@ -855,8 +728,9 @@ fn clf_ts(s: &[u8]) -> Option<i64> {
         return None;
     }
     let d = num(s, 0, 2)?;
-    let mon = [s[3] | 0x20, s[4] | 0x20, s[5] | 0x20];
-    const MONTHS: [&[u8; 3]; 12] = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
+    // parse_clf looks the month up case-sensitively
+    let mon = [s[3], s[4], s[5]];
+    const MONTHS: [&[u8; 3]; 12] = [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
     let mo = MONTHS.iter().position(|m| **m == mon)? as i64 + 1;
     if !s[3..6].iter().all(|c| c.is_ascii_alphabetic()) {
         return None;
@@ -881,285 +755,497 @@ fn clf_ts(s: &[u8]) -> Option<i64> {
 // ---------------------------------------------------------------------------------------
 // durations
 
-/// _DUR_MS for a non-NULL dur: None (NULL) when dur does not match
-/// ^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|μs|ms|s|m|h)$
+/// go_duration_ms for a non-empty duration: the sum, in order, of each
+/// `(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)` (units tried in that order). None unless the
+/// whole text is such terms (the per-line parser then takes the line).
 fn dur_ms(d: &[u8]) -> Option<f64> {
+    let mut total = 0.0f64;
     let mut i = 0;
-    while i < d.len() && d[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i == 0 {
+    if d.is_empty() {
         return None;
     }
-    if i + 1 < d.len() && d[i] == b'.' && d[i + 1].is_ascii_digit() {
-        i += 1;
+    while i < d.len() {
+        let st = i;
         while i < d.len() && d[i].is_ascii_digit() {
             i += 1;
         }
+        if i == st {
+            return None;
+        }
+        if i + 1 < d.len() && d[i] == b'.' && d[i + 1].is_ascii_digit() {
+            i += 1;
+            while i < d.len() && d[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+        let numb = &d[st..i];
+        let r = &d[i..];
+        let (factor, ul) = if r.starts_with(b"ns") {
+            (1e-6, 2)
+        } else if r.starts_with(b"us") {
+            (1e-3, 2)
+        } else if r.starts_with(b"\xc2\xb5s") || r.starts_with(b"\xce\xbcs") {
+            (1e-3, 3) // µs (U+00B5), μs (U+03BC)
+        } else if r.starts_with(b"ms") {
+            (1.0, 2)
+        } else if r.starts_with(b"s") {
+            (1e3, 1)
+        } else if r.starts_with(b"m") {
+            (6e4, 1)
+        } else if r.starts_with(b"h") {
+            (3.6e6, 1)
+        } else {
+            return None;
+        };
+        i += ul;
+        // ASCII digits and '.': valid UTF-8 and a float literal
+        let v: f64 = std::str::from_utf8(numb).ok()?.parse().ok()?;
+        total += v * factor;
     }
-    let factor = match &d[i..] {
-        b"ns" => 1e-6,
-        b"us" | b"\xc2\xb5s" | b"\xce\xbcs" => 1e-3, // us, µs (U+00B5), μs (U+03BC)
-        b"ms" => 1.0,
-        b"s" => 1e3,
-        b"m" => 6e4,
-        b"h" => 3.6e6,
-        _ => return None,
-    };
-    // ASCII digits and '.': always valid UTF-8 and a valid float literal
-    let v: f64 = std::str::from_utf8(&d[..i]).ok()?.parse().ok()?;
-    Some(v * factor)
-}
-
-/// ^[0-9.]+(:[0-9]+)?$
-fn raddr_ok(s: &[u8]) -> bool {
-    let mut i = 0;
-    while i < s.len() && (s[i].is_ascii_digit() || s[i] == b'.') {
-        i += 1;
-    }
-    if i == 0 {
-        return false;
-    }
-    if i == s.len() {
-        return true;
-    }
-    if s[i] != b':' || i + 1 == s.len() {
-        return false;
-    }
-    s[i + 1..].iter().all(|c| c.is_ascii_digit())
+    Some(total)
 }
 
 // ---------------------------------------------------------------------------------------
-// logrus text lines (_LOGRUS_SQL and appf)
+// the per-line parser's semantics (regwatch/parsing/distribution.py: split_logrus,
+// split_json, app_event, access_event; registry_api.classify), for the shapes the
+// registry's formatters write. Anything outside those shapes is declined (None), so the
+// per-line parser takes it.
 
-/// First occurrences of the keys the SQL looks for in the tail (indexes of the space
-/// before each key; value positions follow from the key length).
-#[derive(Default)]
-struct Keys {
-    req_id: Option<usize>,
-    has_req: bool,
-    has_resp: bool,
-    resp_dur: Option<usize>,
-    user: Option<usize>,
-    err: Option<usize>,
-    vdigest: Option<usize>,
-    vname: Option<usize>,
-    vref: Option<usize>,
+/// A value: a piece of the line, or of the arena (unescaped or decoded text).
+#[derive(Clone, Copy)]
+enum V {
+    L(u32, u32),
+    A(u32, u32),
 }
 
-const K_REQ_ID: &[u8] = b" http.request.id=";
-const K_RESP_DUR: &[u8] = b" http.response.duration=";
-const K_USER: &[u8] = b" auth.user.name=";
-const K_ERR: &[u8] = b" err.code=";
-const K_VDIGEST: &[u8] = b" vars.digest=";
-const K_VNAME: &[u8] = b" vars.name=";
-const K_VREF: &[u8] = b" vars.reference=";
+/// The fields app_event reads, found by key in any order.
+const F_USER: usize = 0;
+const F_ERR: usize = 1;
+const F_ID: usize = 2;
+const F_METHOD: usize = 3;
+const F_RADDR: usize = 4;
+const F_URI: usize = 5;
+const F_UA: usize = 6;
+const F_DUR: usize = 7;
+const F_STATUS: usize = 8;
+const F_WRITTEN: usize = 9;
+const F_TRACE: usize = 10;
+const F_VDIGEST: usize = 11;
+const F_VNAME: usize = 12;
+const F_VREF: usize = 13;
+const F_TIME: usize = 14;
+const F_LEVEL: usize = 15;
+const F_MSG: usize = 16;
+const NF: usize = 17;
 
-fn keys(tail: &[u8]) -> Keys {
-    let mut k = Keys::default();
-    for_each_byte(tail, b' ', |p| {
-        // the shortest key, " err.code=", is 10 bytes
-        let w = match tail.get(p + 1..p + 9) {
-            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            None => return,
+#[inline]
+fn field_of(k: &[u8]) -> Option<usize> {
+    Some(match k {
+        b"auth.user.name" => F_USER,
+        b"err.code" => F_ERR,
+        b"http.request.id" => F_ID,
+        b"http.request.method" => F_METHOD,
+        b"http.request.remoteaddr" => F_RADDR,
+        b"http.request.uri" => F_URI,
+        b"http.request.useragent" => F_UA,
+        b"http.response.duration" => F_DUR,
+        b"http.response.status" => F_STATUS,
+        b"http.response.written" => F_WRITTEN,
+        b"trace.duration" => F_TRACE,
+        b"vars.digest" => F_VDIGEST,
+        b"vars.name" => F_VNAME,
+        b"vars.reference" => F_VREF,
+        b"time" => F_TIME,
+        b"level" => F_LEVEL,
+        b"msg" => F_MSG,
+        _ => return None,
+    })
+}
+
+/// A field's value as the parser saw it: text (unescaped), or a JSON integer.
+#[derive(Clone, Copy)]
+enum FV {
+    Str(V),
+    Int(i64),
+}
+
+/// The fields of one app line, either formatter.
+struct Fields {
+    v: [Option<FV>; NF],
+}
+
+impl Fields {
+    #[inline]
+    fn new() -> Fields {
+        Fields { v: [None; NF] }
+    }
+}
+
+#[inline]
+fn resolve<'a>(line: &'a [u8], arena: &'a [u8], v: V) -> &'a [u8] {
+    match v {
+        V::L(a, b) => &line[a as usize..b as usize],
+        V::A(a, b) => &arena[a as usize..b as usize],
+    }
+}
+
+/// _unescape of a quoted logrus value (its inside): \" and \\ (the line has no \n or \t
+/// escapes, scan() declined those).
+fn unescape_into(s: &[u8], base: usize, arena: &mut Vec<u8>) -> V {
+    if memchr(b'\\', s).is_none() {
+        return V::L(base as u32, (base + s.len()) as u32);
+    }
+    let st = arena.len();
+    let mut tmp = Vec::new();
+    let out = unesc(s, &mut tmp);
+    arena.extend_from_slice(out);
+    V::A(st as u32, arena.len() as u32)
+}
+
+/// The key pattern after which _MSG_END and _KV accept a field: [a-z][a-zA-Z0-9_.]*=
+/// (narrower than the parser's [a-z_][\w.]*: anything else is declined). Returns the
+/// index of the '='.
+#[inline]
+fn key_at(line: &[u8], i: usize) -> Option<usize> {
+    match line.get(i) {
+        Some(c) if c.is_ascii_lowercase() => {}
+        _ => return None,
+    }
+    let mut j = i + 1;
+    while j < line.len() {
+        let c = line[j];
+        if c == b'=' {
+            return Some(j);
+        }
+        if !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.') {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// A logrus text line (`time="…" level=… msg="…"` then `key=value` pairs, any order).
+fn text_fields(line: &[u8], arena: &mut Vec<u8>) -> Option<Fields> {
+    let n = line.len();
+    let mut f = Fields::new();
+    let te = 6 + memchr(b'"', &line[6..])?;
+    f.v[F_TIME] = Some(FV::Str(V::L(6, te as u32)));
+    let mut i = te + 1;
+    if !lit_at(line, i, b" level=") {
+        return None;
+    }
+    i += 7;
+    let ls = i;
+    while i < n && line[i].is_ascii_lowercase() {
+        i += 1;
+    }
+    if i == ls {
+        return None;
+    }
+    f.v[F_LEVEL] = Some(FV::Str(V::L(ls as u32, i as u32)));
+    if !lit_at(line, i, b" msg=\"") {
+        return None;
+    }
+    i += 6;
+    let me = quoted_end(line, i)?;
+    // _MSG_END: the closing quote is not preceded by a backslash (an escaped backslash
+    // before it makes the parser look further) and is followed by ` key=` or the end
+    if me > i && line[me - 1] == b'\\' {
+        return None;
+    }
+    f.v[F_MSG] = Some(FV::Str(unescape_into(&line[i..me], i, arena)));
+    let mut p = me + 1;
+    while p < n {
+        if line[p] != b' ' {
+            return None;
+        }
+        let eq = key_at(line, p + 1)?;
+        let key = &line[p + 1..eq];
+        let vs = eq + 1;
+        let (val, next) = if line.get(vs) == Some(&b'"') {
+            let e = quoted_end(line, vs + 1)?;
+            if e + 1 != n && line[e + 1] != b' ' {
+                return None;
+            }
+            (unescape_into(&line[vs + 1..e], vs + 1, arena), e + 1)
+        } else {
+            let e = vs + memchr2(b' ', b'"', &line[vs..]).unwrap_or(n - vs);
+            if e < n && line[e] == b'"' {
+                return None;
+            }
+            (V::L(vs as u32, e as u32), e)
         };
-        let s = &tail[p..];
-        const fn w8(b: &[u8]) -> u64 {
-            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        if let Some(k) = field_of(key) {
+            if k >= F_TIME || f.v[k].is_some() {
+                return None; // a second time/level/msg, or a repeated key
+            }
+            f.v[k] = Some(FV::Str(val));
         }
-        const HTTP_REQ: u64 = w8(b"http.req");
-        const HTTP_RES: u64 = w8(b"http.res");
-        const AUTH_USE: u64 = w8(b"auth.use");
-        const ERR_CODE: u64 = w8(b"err.code");
-        const VARS_DIG: u64 = w8(b"vars.dig");
-        const VARS_NAM: u64 = w8(b"vars.nam");
-        const VARS_REF: u64 = w8(b"vars.ref");
-        if w == HTTP_REQ {
-            if s.starts_with(b" http.request.") {
-                k.has_req = true;
-                if k.req_id.is_none() && s.starts_with(K_REQ_ID) {
-                    k.req_id = Some(p);
-                }
-            }
-        } else if w == HTTP_RES {
-            if s.starts_with(b" http.response.") {
-                k.has_resp = true;
-                if k.resp_dur.is_none() && s.starts_with(K_RESP_DUR) {
-                    k.resp_dur = Some(p);
-                }
-            }
-        } else if w == AUTH_USE {
-            if k.user.is_none() && s.starts_with(K_USER) {
-                k.user = Some(p);
-            }
-        } else if w == ERR_CODE {
-            if k.err.is_none() && s.starts_with(K_ERR) {
-                k.err = Some(p);
-            }
-        } else if w == VARS_DIG {
-            if k.vdigest.is_none() && s.starts_with(K_VDIGEST) {
-                k.vdigest = Some(p);
-            }
-        } else if w == VARS_NAM {
-            if k.vname.is_none() && s.starts_with(K_VNAME) {
-                k.vname = Some(p);
-            }
-        } else if w == VARS_REF && k.vref.is_none() && s.starts_with(K_VREF) {
-            k.vref = Some(p);
-        }
-    });
-    k
+        p = next;
+    }
+    Some(f)
 }
 
-/// Calls `f` with the index of every `b` in `s`, in order.
-#[inline(always)]
-fn for_each_byte(s: &[u8], b: u8, mut f: impl FnMut(usize)) {
-    #[allow(unused_mut)]
-    let mut i = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        while i + 16 <= s.len() {
-            // SAFETY: 16 bytes inside `s`
-            let mut m = unsafe { simd::mask_eq(s, i, b) };
-            while m != 0 {
-                f(i + m.trailing_zeros() as usize);
-                m &= m - 1;
-            }
-            i += 16;
-        }
-    }
-    while i < s.len() {
-        if s[i] == b {
-            f(i);
-        }
+// -- JSON (the logrus JSONFormatter; also the `_state` token's document) ------------------
+
+const JSON_DEPTH: u32 = 24;
+
+#[inline]
+fn json_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {
         i += 1;
     }
-}
-
-/// _single: the _CQ value right after the key's first occurrence ('' without one).
-#[inline]
-fn single<'a>(tail: &'a [u8], at: Option<usize>, key: &[u8]) -> &'a [u8] {
-    match at {
-        None => b"",
-        Some(p) => cq(tail, p + key.len()).0,
-    }
-}
-
-struct Req<'a> {
-    id: &'a [u8],
-    method: &'a [u8],
-    raddr: &'a [u8],
-    uri: &'a [u8],
-    ua: &'a [u8],
+    i
 }
 
 #[inline]
-fn lit_at(s: &[u8], i: usize, lit: &[u8]) -> bool {
-    s.get(i..i + lit.len()) == Some(lit)
+fn hex4(s: &[u8], i: usize) -> Option<u32> {
+    let d = s.get(i..i + 4)?;
+    let mut v = 0u32;
+    for &c in d {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
 }
 
-/// _REQ_RUN anchored at `p` (the space before http.request.id=).
-fn req_at(t: &[u8], p: usize) -> Option<Req<'_>> {
-    let mut i = p + K_REQ_ID.len();
-    let st = i;
-    i += memchr2(b' ', b'"', &t[i..]).unwrap_or(t.len() - i);
-    let id = &t[st..i];
-    const M: &[u8] = b" http.request.method=";
-    if !lit_at(t, i, M) {
-        return None;
-    }
-    i += M.len();
-    let st = i;
-    while i < t.len() && t[i].is_ascii_uppercase() {
-        i += 1;
-    }
-    if i == st {
-        return None;
-    }
-    let method = &t[st..i];
-    const RA: &[u8] = b" http.request.remoteaddr=";
-    if !lit_at(t, i, RA) {
-        return None;
-    }
-    let (raddr, j) = cq(t, i + RA.len());
-    const U: &[u8] = b" http.request.uri=";
-    if !lit_at(t, j, U) {
-        return None;
-    }
-    let (uri, j) = cq(t, j + U.len());
-    const UA: &[u8] = b" http.request.useragent=";
-    if !lit_at(t, j, UA) {
-        return None;
-    }
-    let (ua, j) = cq(t, j + UA.len());
-    if j != t.len() && t[j] != b' ' {
-        return None;
-    }
-    Some(Req { id, method, raddr, uri, ua })
-}
-
-/// regexp_extract(tail, _REQ_RUN): the leftmost start where the run matches.
-fn req_run(t: &[u8], first: Option<usize>) -> Option<Req<'_>> {
-    let mut p = first?;
+/// A JSON string starting at `i` (the opening quote): (index after it, decoded value).
+/// Decodes into `arena` when it has escapes (None for `arena` only validates). Declines
+/// control characters, escapes of them, and lone surrogates.
+fn json_string(s: &[u8], i: usize, arena: Option<&mut Vec<u8>>) -> Option<(usize, V)> {
+    let st = i + 1;
+    let mut j = st;
     loop {
-        if let Some(r) = req_at(t, p) {
-            return Some(r);
+        j += memchr2(b'"', b'\\', s.get(j..)?)?;
+        if s[j] == b'"' {
+            break;
         }
-        p = p + 1 + find(&t[p + 1..], K_REQ_ID)?;
+        // an escape: decode the whole string from here on
+        return json_string_esc(s, st, arena);
     }
+    if s[st..j].iter().any(|&c| c < 0x20) {
+        return None;
+    }
+    Some((j + 1, V::L(st as u32, j as u32)))
 }
 
-struct Resp<'a> {
-    dur: &'a [u8],
-    status: &'a [u8],
-    written: &'a [u8],
-}
-
-fn resp_at(t: &[u8], p: usize) -> Option<Resp<'_>> {
-    let mut i = p + K_RESP_DUR.len();
-    let st = i;
-    i += memchr2(b' ', b'"', &t[i..]).unwrap_or(t.len() - i);
-    let dur = &t[st..i];
-    const ST: &[u8] = b" http.response.status=";
-    if !lit_at(t, i, ST) {
-        return None;
-    }
-    i += ST.len();
-    let st = i;
-    while i < t.len() && t[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i == st {
-        return None;
-    }
-    let status = &t[st..i];
-    const W: &[u8] = b" http.response.written=";
-    if !lit_at(t, i, W) {
-        return None;
-    }
-    i += W.len();
-    let st = i;
-    while i < t.len() && t[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i == st || (i != t.len() && t[i] != b' ') {
-        return None;
-    }
-    Some(Resp { dur, status, written: &t[st..i] })
-}
-
-fn resp_run(t: &[u8], first: Option<usize>) -> Option<Resp<'_>> {
-    let mut p = first?;
+fn json_string_esc(s: &[u8], st: usize, arena: Option<&mut Vec<u8>>) -> Option<(usize, V)> {
+    let mut scratch = Vec::new();
+    let out: &mut Vec<u8> = match arena {
+        Some(a) => a,
+        None => &mut scratch,
+    };
+    let a0 = out.len();
+    let mut j = st;
     loop {
-        if let Some(r) = resp_at(t, p) {
-            return Some(r);
+        let c = *s.get(j)?;
+        match c {
+            b'"' => break,
+            b'\\' => {
+                let e = *s.get(j + 1)?;
+                match e {
+                    b'"' | b'\\' | b'/' => {
+                        out.push(e);
+                        j += 2;
+                    }
+                    b'u' => {
+                        let mut cp = hex4(s, j + 2)?;
+                        j += 6;
+                        if (0xD800..0xDC00).contains(&cp) {
+                            if s.get(j) != Some(&b'\\') || s.get(j + 1) != Some(&b'u') {
+                                return None;
+                            }
+                            let lo = hex4(s, j + 2)?;
+                            if !(0xDC00..0xE000).contains(&lo) {
+                                return None;
+                            }
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            j += 6;
+                        } else if (0xDC00..0xE000).contains(&cp) {
+                            return None;
+                        }
+                        if cp < 0x20 {
+                            return None;
+                        }
+                        let ch = char::from_u32(cp)?;
+                        let mut b = [0u8; 4];
+                        out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                    }
+                    _ => return None, // \b \f \n \r \t: control characters
+                }
+            }
+            c if c < 0x20 => return None,
+            _ => {
+                let e = j + memchr2(b'"', b'\\', &s[j..]).unwrap_or(s.len() - j);
+                if s[j..e].iter().any(|&c| c < 0x20) {
+                    return None;
+                }
+                out.extend_from_slice(&s[j..e]);
+                j = e;
+            }
         }
-        p = p + 1 + find(&t[p + 1..], K_RESP_DUR)?;
+    }
+    Some((j + 1, V::A(a0 as u32, out.len() as u32)))
+}
+
+/// A JSON number at `i`: (index after it, Some(value) when it is an integer of at most
+/// 18 digits).
+fn json_number(s: &[u8], i: usize) -> Option<(usize, Option<i64>)> {
+    let mut j = i;
+    let neg = s.get(j) == Some(&b'-');
+    if neg {
+        j += 1;
+    }
+    let ds = j;
+    match s.get(j) {
+        Some(b'0') => j += 1,
+        Some(c) if c.is_ascii_digit() => {
+            while j < s.len() && s[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        _ => return None,
+    }
+    let de = j;
+    let mut int = true;
+    if s.get(j) == Some(&b'.') {
+        j += 1;
+        let f = j;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == f {
+            return None;
+        }
+        int = false;
+    }
+    if matches!(s.get(j), Some(b'e') | Some(b'E')) {
+        j += 1;
+        if matches!(s.get(j), Some(b'+') | Some(b'-')) {
+            j += 1;
+        }
+        let f = j;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == f {
+            return None;
+        }
+        int = false;
+    }
+    let v = if int && de - ds <= 18 {
+        let v = digits_i64(&s[ds..de])?;
+        Some(if neg { -v } else { v })
+    } else {
+        None
+    };
+    Some((j, v))
+}
+
+/// Validates any JSON value at `i`; the index after it.
+fn json_skip(s: &[u8], i: usize, depth: u32) -> Option<usize> {
+    match *s.get(i)? {
+        b'"' => Some(json_string(s, i, None)?.0),
+        b'{' | b'[' => {
+            if depth >= JSON_DEPTH {
+                return None;
+            }
+            let close = if s[i] == b'{' { b'}' } else { b']' };
+            let mut j = json_ws(s, i + 1);
+            if s.get(j) == Some(&close) {
+                return Some(j + 1);
+            }
+            loop {
+                if close == b'}' {
+                    if s.get(j) != Some(&b'"') {
+                        return None;
+                    }
+                    j = json_ws(s, json_string(s, j, None)?.0);
+                    if s.get(j) != Some(&b':') {
+                        return None;
+                    }
+                    j = json_ws(s, j + 1);
+                }
+                j = json_ws(s, json_skip(s, j, depth + 1)?);
+                match s.get(j) {
+                    Some(&b',') => j = json_ws(s, j + 1),
+                    Some(&c) if c == close => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b't' => lit_at(s, i, b"true").then_some(i + 4),
+        b'f' => lit_at(s, i, b"false").then_some(i + 5),
+        b'n' => lit_at(s, i, b"null").then_some(i + 4),
+        _ => Some(json_number(s, i)?.0),
     }
 }
 
-/// regexp_extract(msg, '^error authenticating user \\?"(.*?)\\?": ', 1), or None when
-/// it does not match.
+/// The members of the JSON object that is the whole of `s` (whitespace around it
+/// allowed): `f(key, value_start)` for each, returning the index after the value it
+/// read (or None to decline). Keys with escapes are declined.
+fn json_object(s: &[u8], mut f: impl FnMut(&[u8], usize) -> Option<usize>) -> Option<()> {
+    let mut j = json_ws(s, 0);
+    if s.get(j) != Some(&b'{') {
+        return None;
+    }
+    j = json_ws(s, j + 1);
+    if s.get(j) == Some(&b'}') {
+        return (json_ws(s, j + 1) == s.len()).then_some(());
+    }
+    loop {
+        if s.get(j) != Some(&b'"') {
+            return None;
+        }
+        let ks = j + 1;
+        let ke = ks + memchr2(b'"', b'\\', s.get(ks..)?)?;
+        if s[ke] != b'"' || s[ks..ke].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        j = json_ws(s, ke + 1);
+        if s.get(j) != Some(&b':') {
+            return None;
+        }
+        j = json_ws(s, j + 1);
+        j = json_ws(s, f(&s[ks..ke], j)?);
+        match s.get(j) {
+            Some(&b',') => j = json_ws(s, j + 1),
+            Some(&b'}') => return (json_ws(s, j + 1) == s.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// A logrus JSON line: string fields decoded, status/written/trace.duration as integers.
+fn json_fields(line: &[u8], arena: &mut Vec<u8>) -> Option<Fields> {
+    let mut f = Fields::new();
+    json_object(line, |key, i| match field_of(key) {
+        None => json_skip(line, i, 1),
+        Some(k) => {
+            if f.v[k].is_some() {
+                return None; // json.loads keeps the last; declined
+            }
+            match line.get(i)? {
+                b'"' if k != F_TRACE && k != F_STATUS && k != F_WRITTEN => {
+                    let (e, v) = json_string(line, i, Some(arena))?;
+                    f.v[k] = Some(FV::Str(v));
+                    Some(e)
+                }
+                b'-' | b'0'..=b'9' if k == F_TRACE || k == F_STATUS || k == F_WRITTEN => {
+                    let (e, v) = json_number(line, i)?;
+                    f.v[k] = Some(FV::Int(v?));
+                    Some(e)
+                }
+                _ => None,
+            }
+        }
+    })?;
+    f.v[F_MSG]?; // split_json: an object without msg is not a logrus line
+    f.v[F_LEVEL]?;
+    Some(f)
+}
+
+/// regexp `^error authenticating user \\?"(?P<u>.*?)\\?": ` on the unescaped msg.
 fn auth_user(msg: &[u8]) -> Option<&[u8]> {
     const P: &[u8] = b"error authenticating user ";
     let mut s = P.len();
@@ -1186,89 +1272,371 @@ fn auth_user(msg: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch) -> Option<Row<'a>> {
-    let sf = scan(line);
-    if !sf.ok || sf.quotes % 2 != 0 {
-        return None;
+#[inline]
+fn lit_at(s: &[u8], i: usize, lit: &[u8]) -> bool {
+    s.get(i..i + lit.len()) == Some(lit)
+}
+
+/// _host: `127.0.0.1:5000` → `127.0.0.1`; `[::1]:5000` → `::1`; the first of a list.
+fn host(addr: &[u8]) -> &[u8] {
+    let a = &addr[..memchr(b',', addr).unwrap_or(addr.len())];
+    let mut s = 0;
+    let mut e = a.len();
+    while s < e && a[s] == b' ' {
+        s += 1;
     }
-    // LOGRUS_HEAD: ^time="([^"]*)" level=([a-z]+) msg="((?:[^"\\]|\\.)*)"( [a-z_][a-z0-9_.]*=.*)?$
-    let n = line.len();
-    let te = 6 + memchr(b'"', &line[6..])?;
-    let time_s = &line[6..te];
-    if time_s.is_empty() {
-        return None; // matched = time_s <> ''
+    while e > s && a[e - 1] == b' ' {
+        e -= 1;
     }
-    let mut i = te + 1;
-    if !lit_at(line, i, b" level=") {
-        return None;
+    let a = &a[s..e];
+    if a.first() == Some(&b'[') {
+        return match memchr(b']', a) {
+            Some(k) => &a[1..k],
+            None => a,
+        };
     }
-    i += 7;
-    let ls = i;
-    while i < n && line[i].is_ascii_lowercase() {
-        i += 1;
-    }
-    if i == ls {
-        return None;
-    }
-    let level = &line[ls..i];
-    if !lit_at(line, i, b" msg=\"") {
-        return None;
-    }
-    i += 6;
-    let me = quoted_end(line, i)?;
-    let msg_raw = &line[i..me];
-    let mut i = me + 1;
-    let tail: &[u8] = if i == n {
-        b""
+    let colons = a.iter().filter(|&&c| c == b':').count();
+    if colons == 1 {
+        &a[..memchr(b':', a).unwrap_or(a.len())]
     } else {
-        if line[i] != b' ' {
-            return None;
+        a
+    }
+}
+
+/// parse_qs(query) for the keys classify reads: the first non-empty value of each,
+/// percent-decoded into `qbuf` (ranges of it). Keys with `%` or `+`, values with `+`, bad
+/// `%` escapes and decoded non-printable bytes are declined.
+#[derive(Default)]
+struct Qs {
+    mount: Option<(usize, usize)>,
+    digest: Option<(usize, usize)>,
+    state: Option<(usize, usize)>,
+}
+
+fn parse_qs(q: &[u8], qbuf: &mut Vec<u8>) -> Option<Qs> {
+    let mut qs = Qs::default();
+    for piece in q.split(|&c| c == b'&') {
+        match memchr(b'=', piece) {
+            Some(eq) => {
+                let (k, v) = (&piece[..eq], &piece[eq + 1..]);
+                if k.contains(&b'%') || k.contains(&b'+') || v.contains(&b'+') {
+                    return None;
+                }
+                if v.is_empty() {
+                    continue;
+                }
+                let slot = match k {
+                    b"mount" => &mut qs.mount,
+                    b"digest" => &mut qs.digest,
+                    b"_state" => &mut qs.state,
+                    _ => {
+                        if v.contains(&b'%') {
+                            let m = qbuf.len();
+                            unquote(v, qbuf)?;
+                            qbuf.truncate(m);
+                        }
+                        continue;
+                    }
+                };
+                if slot.is_none() {
+                    let a = qbuf.len();
+                    unquote(v, qbuf)?;
+                    *slot = Some((a, qbuf.len()));
+                }
+            }
+            None => {
+                if piece.contains(&b'%') || piece.contains(&b'+') {
+                    return None;
+                }
+            }
         }
-        let ks = i + 1;
-        match line.get(ks) {
-            Some(&c) if c.is_ascii_lowercase() || c == b'_' => {}
-            _ => return None,
-        }
-        i = ks + 1;
-        while i < n && (line[i].is_ascii_lowercase() || line[i].is_ascii_digit() || line[i] == b'_' || line[i] == b'.') {
+    }
+    Some(qs)
+}
+
+/// urllib's unquote, appended to `out`; printable ASCII results only.
+fn unquote(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            let h = (*s.get(i + 1)? as char).to_digit(16)?;
+            let l = (*s.get(i + 2)? as char).to_digit(16)?;
+            let c = (h * 16 + l) as u8;
+            if !(0x20..0x7f).contains(&c) {
+                return None;
+            }
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(s[i]);
             i += 1;
         }
-        if i >= n || line[i] != b'=' {
-            return None;
-        }
-        &line[ks - 1..]
-    };
-    let ts = logrus_ts(time_s)?;
+    }
+    Some(())
+}
 
-    let Scratch { msg: bmsg, user: buser, err: berr, raddr: braddr, uri: buri, ua: bua, vdigest: bvd, vname: bvn, vref: bvr } = sc;
-    let ks = keys(tail);
-    let q = req_run(tail, ks.req_id);
-    let r = if ks.has_resp { resp_run(tail, ks.resp_dur) } else { None };
-    let msg = unesc(msg_raw, bmsg);
-    let user_v = nonempty(unq(single(tail, ks.user, K_USER), buser));
-    let err_code = nonempty(unq(single(tail, ks.err, K_ERR), berr));
-    let vdigest = nonempty(unq(single(tail, ks.vdigest, K_VDIGEST), bvd));
-    let vname = nonempty(unq(single(tail, ks.vname, K_VNAME), bvn));
-    let vref = nonempty(unq(single(tail, ks.vref, K_VREF), bvr));
-    let (request_id, method, raddr, uri, ua) = match &q {
-        Some(q) => (nonempty(q.id), nonempty(q.method), nonempty(unq(q.raddr, braddr)), nonempty(unq(q.uri, buri)), nonempty(unq(q.ua, bua))),
-        None => (None, None, None, None, None),
-    };
-    let (dur, status_s, written_s) = match &r {
-        Some(r) => (nonempty(r.dur), nonempty(r.status), nonempty(r.written)),
-        None => (None, None, None),
-    };
-    let lost_key = (q.is_none() && ks.has_req) || (ks.has_resp && (r.is_none() || dur.is_none()));
-    if lost_key || msg.starts_with(b"Deleting ") {
+/// state_offset: `_state` is base64url of a 32-byte HMAC and a JSON document whose
+/// `Offset` is the uploaded size. None declines the line (anything but that shape).
+fn state_offset(tok: &[u8]) -> Option<i64> {
+    let pad = tok.iter().rev().take_while(|&&c| c == b'=').count();
+    let body = &tok[..tok.len() - pad];
+    if body.len() % 4 == 1 || pad > (4 - body.len() % 4) % 4 {
         return None;
     }
-    let (path, query): (S, &[u8]) = match uri {
-        Some(u) => {
-            let (p, q) = split_uri(u);
-            (Some(p), q)
+    let mut raw = Vec::with_capacity(body.len() * 3 / 4 + 3);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in body {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            raw.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
         }
-        None => (None, b""),
+    }
+    let doc = raw.get(32..)?;
+    std::str::from_utf8(doc).ok()?;
+    let mut off: Option<i64> = None;
+    let mut dup = false;
+    json_object(doc, |k, i| {
+        if k == b"Offset" {
+            if off.is_some() {
+                dup = true;
+            }
+            let (e, v) = json_number(doc, i)?;
+            off = Some(v?);
+            Some(e)
+        } else {
+            json_skip(doc, i, 1)
+        }
+    })?;
+    if dup {
+        return None;
+    }
+    off
+}
+
+/// classify(method, uri) over `uri`: the action, path, route name/rest (ranges of uri),
+/// the query's digest (a range of qbuf) and the upload size. None declines: absolute or
+/// percent-encoded paths, and queries parse_qs would read differently.
+struct Cls {
+    act: Act,
+    path: (usize, usize),
+    routed: bool,
+    name: (usize, usize),
+    rest: (usize, usize),
+    /// digest from the route (uri range) or the query (qbuf range)
+    digest_uri: Option<(usize, usize)>,
+    digest_q: Option<(usize, usize)>,
+    manifests: bool,
+    upload_bytes: Option<i64>,
+}
+
+fn classify(uri: &[u8], method: &[u8], qbuf: &mut Vec<u8>) -> Option<Cls> {
+    if uri.first() != Some(&b'/') {
+        return None;
+    }
+    let (pe, q) = match memchr(b'?', uri) {
+        Some(k) => (k, &uri[k + 1..]),
+        None => (uri.len(), &b""[..]),
     };
+    let path = &uri[..pe];
+    if memchr(b'%', path).is_some() {
+        return None;
+    }
+    let mut c = Cls {
+        act: Act::Other,
+        path: (0, pe),
+        routed: false,
+        name: (0, 0),
+        rest: (0, 0),
+        digest_uri: None,
+        digest_q: None,
+        manifests: false,
+        upload_bytes: None,
+    };
+    if path == b"/v2/" || path == b"/v2" {
+        c.act = Act::Base;
+        return Some(c);
+    }
+    if path.starts_with(b"/v2/_catalog") {
+        c.act = Act::Catalog;
+        return Some(c);
+    }
+    let r = route(path);
+    if r.kind == Kind::NoMatch {
+        return Some(c);
+    }
+    let off = |sl: &[u8]| sl.as_ptr() as usize - uri.as_ptr() as usize;
+    c.routed = true;
+    let no = off(r.name);
+    c.name = (no, no + r.name.len());
+    if !r.rest.is_empty() {
+        let ro = off(r.rest);
+        c.rest = (ro, ro + r.rest.len());
+    }
+    let rest_empty = r.rest.is_empty();
+    let nz = |x: (usize, usize)| if x.1 > x.0 { Some(x) } else { None };
+    match r.kind {
+        Kind::Manifests => {
+            c.manifests = true;
+            c.act = match method {
+                b"GET" => Act::Pull,
+                b"HEAD" => Act::PullHead,
+                b"PUT" => Act::Push,
+                b"DELETE" => Act::Delete,
+                _ => Act::Other,
+            };
+            if r.rest.contains(&b':') {
+                c.digest_uri = Some(c.rest);
+            }
+        }
+        Kind::BlobsUploads => {
+            let qs = parse_qs(q, qbuf)?;
+            if rest_empty {
+                if method == b"POST" && qs.mount.is_some() {
+                    c.act = Act::BlobMount;
+                    c.digest_q = qs.mount;
+                } else if method == b"POST" && qs.digest.is_some() {
+                    c.act = Act::BlobUpload;
+                    c.digest_q = qs.digest;
+                } else {
+                    c.act = Act::BlobUploadStart;
+                }
+            } else {
+                c.act = match method {
+                    b"PATCH" => Act::BlobUploadChunk,
+                    b"PUT" => Act::BlobUpload,
+                    b"DELETE" => Act::BlobUploadCancel,
+                    b"GET" => Act::BlobUploadStatus,
+                    _ => Act::Other,
+                };
+                c.digest_q = qs.digest;
+                if c.act == Act::BlobUpload {
+                    if let Some((a, b)) = qs.state {
+                        c.upload_bytes = Some(state_offset(&qbuf[a..b])?);
+                    }
+                }
+            }
+        }
+        Kind::Blobs => {
+            c.act = match method {
+                b"GET" => Act::BlobPull,
+                b"HEAD" => Act::BlobHead,
+                b"DELETE" => Act::BlobDelete,
+                _ => Act::Other,
+            };
+            c.digest_uri = nz(c.rest);
+        }
+        Kind::Tags => c.act = Act::TagsList,
+        Kind::Referrers => {
+            c.act = Act::Referrers;
+            c.digest_uri = nz(c.rest);
+        }
+        Kind::NoMatch => {}
+    }
+    Some(c)
+}
+
+/// Reused buffers (cleared per line, never shrunk): unescaped or decoded field text, the
+/// uri being classified, and decoded query values.
+#[derive(Default)]
+struct Scratch {
+    arena: Vec<u8>,
+    uri: Vec<u8>,
+    qbuf: Vec<u8>,
+}
+
+/// Text status/written (`_int` of a string: int(float(v))): plain digits only.
+#[inline]
+fn int_field(f: Option<FV>, line: &[u8], arena: &[u8], max_digits: usize) -> Result<Option<i64>, ()> {
+    match f {
+        None => Ok(None),
+        Some(FV::Int(v)) => Ok(Some(v)),
+        Some(FV::Str(v)) => {
+            let s = resolve(line, arena, v);
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if s.len() > max_digits || !s.iter().all(|c| c.is_ascii_digit()) {
+                return Err(());
+            }
+            digits_i64(s).map(Some).ok_or(())
+        }
+    }
+}
+
+/// A logrus line (text or JSON) as app_event makes it.
+fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch, json: bool) -> Option<Row<'a>> {
+    let sf = scan(line);
+    if !sf.ok {
+        return None;
+    }
+    let Scratch { arena, uri: ubuf, qbuf } = sc;
+    arena.clear();
+    ubuf.clear();
+    qbuf.clear();
+    let f = if json { json_fields(line, arena)? } else { text_fields(line, arena)? };
+    let get = |k: usize| -> Option<V> {
+        match f.v[k] {
+            Some(FV::Str(v)) => Some(v),
+            _ => None,
+        }
+    };
+    let time_v = get(F_TIME)?;
+    let status_i = int_field(f.v[F_STATUS], line, arena, 9).ok()?;
+    // a text value goes through float() in _int: exact up to 15 digits
+    let written_i = int_field(f.v[F_WRITTEN], line, arena, 15).ok()?;
+    let trace_ns = match f.v[F_TRACE] {
+        Some(FV::Int(v)) if v.unsigned_abs() < (1u64 << 53) => Some(v),
+        Some(FV::Int(_)) => return None,
+        _ => None, // a string (text form) is not a number to app_event
+    };
+    // the uri is classified from its own buffer (its decoded query values go to qbuf)
+    if let Some(u) = get(F_URI) {
+        let s = resolve(line, arena, u);
+        ubuf.extend_from_slice(s);
+    }
+    let method_v = get(F_METHOD);
+    let has_uri = get(F_URI).map_or(false, |u| !resolve(line, arena, u).is_empty());
+    let method_s = method_v.map(|m| resolve(line, arena, m)).filter(|m| !m.is_empty());
+    let cls = match (method_s, has_uri) {
+        (Some(m), true) => {
+            if !m.iter().all(|c| c.is_ascii_uppercase()) {
+                return None; // classify upper-cases it; the event keeps it as it is
+            }
+            Some(classify(ubuf, m, qbuf)?)
+        }
+        _ => None,
+    };
+    // everything is written: freeze the buffers
+    let arena: &'a [u8] = arena;
+    let ubuf: &'a [u8] = ubuf;
+    let qbuf: &'a [u8] = qbuf;
+    let val = |k: usize| -> S<'a> {
+        match f.v[k] {
+            Some(FV::Str(v)) => nonempty(resolve(line, arena, v)),
+            _ => None,
+        }
+    };
+    let ts = logrus_ts(resolve(line, arena, time_v))?;
+    let level = val(F_LEVEL)?;
+    let msg: &'a [u8] = match f.v[F_MSG] {
+        Some(FV::Str(v)) => resolve(line, arena, v),
+        _ => return None,
+    };
+    if msg.starts_with(b"Deleting ") {
+        return None; // GC deletions: the per-line parser's
+    }
     let mclass = if msg == b"authorized request" {
         1
     } else if msg == b"response completed" || msg == b"response completed with error" {
@@ -1280,43 +1648,42 @@ fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch) -> Option<Row<'a>> {
     } else {
         0
     };
-    let rt = path.map(route);
-    let act = action(path, rt.as_ref(), method, query);
-    let au = if mclass == 3 { auth_user(msg) } else { None };
-    let noise = mclass == 0 || method.is_none() || uri.is_none();
-    let duration_ms = match dur {
-        None => None,
-        Some(d) => dur_ms(d),
-    };
-    if !noise {
-        let (u, p, r) = (uri.unwrap_or(b""), path.unwrap_or(b""), rt.as_ref().unwrap_or(&NO_ROUTE));
-        if memchr(b'%', u).is_some()
-            || !raddr.map_or(true, raddr_ok)
-            || (dur.is_some() && duration_ms.is_none())
-            || (mclass == 3 && au.is_none())
-            || (act == Act::BlobUpload && contains(query, b"_state="))
-            || !route_known(p, r)
-        {
-            return None;
-        }
-    }
-    let status = if mclass == 3 || mclass == 4 {
-        Some(401)
-    } else {
-        match status_s {
-            None => None,
-            // TRY_CAST(status_s AS INTEGER): NULL when out of range (leading zeros are fine)
-            Some(s) => digits_i64(s).and_then(|v| i32::try_from(v).ok()),
-        }
-    };
-    let bytes_w = if mclass == 1 {
-        None
-    } else {
-        match written_s {
-            None => None,
-            Some(w) => digits_i64(w), // TRY_CAST: NULL on overflow
+    let method = val(F_METHOD);
+    let uri = val(F_URI);
+    let c = match (&cls, mclass) {
+        (Some(c), 1..=4) => c,
+        _ => {
+            // noise: a line with no request, or one that counts nothing
+            return Some(Row {
+                kind: b"noise",
+                ts,
+                level: Some(level),
+                message: Some(msg),
+                mclass,
+                secret: sf.hint,
+                action: Act::Other,
+                status: None,
+                tally: b"none",
+                auth: b"none",
+                repository: None,
+                reference: None,
+                digest: None,
+                method,
+                path: None,
+                bytes_w: None,
+                duration_ms: None,
+                user_v: None,
+                client_ip: None,
+                user_agent: None,
+                request_id: None,
+                error_code: None,
+            });
         }
     };
+    let _ = uri;
+    let act = c.act;
+    let au = if mclass == 3 { Some(auth_user(msg)?) } else { None };
+    let status: Option<i32> = if mclass == 3 || mclass == 4 { Some(401) } else { status_i.map(|v| v as i32) };
     let auth: &'static [u8] = match mclass {
         3 => {
             if au.map_or(false, |u| !u.is_empty()) {
@@ -1330,12 +1697,20 @@ fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch) -> Option<Row<'a>> {
         4 => b"anonymous_denial",
         _ => b"none",
     };
-    let rr = rt.as_ref();
-    let repository = vname.or_else(|| rr.and_then(|r| nonempty(r.name)));
-    let reference = vref.or_else(|| rr.and_then(|r| if r.kind == Kind::Manifests { nonempty(r.rest) } else { None }));
-    let digest = vdigest.or_else(|| route_digest(rr, query));
+    let duration_ms = match val(F_DUR) {
+        Some(d) => Some(dur_ms(d)?),
+        None => trace_ns.map(|ns| ns as f64 / 1e6),
+    };
+    let tally: &'static [u8] = if mclass == 1 { b"none" } else { tally(act, status) };
+    let bytes_w = if tally == b"blob_upload" { c.upload_bytes } else { written_i };
+    let sl = |r: (usize, usize)| nonempty(&ubuf[r.0..r.1]);
+    let repository = val(F_VNAME).or_else(|| if c.routed { sl(c.name) } else { None });
+    let reference = val(F_VREF).or_else(|| if c.manifests { sl(c.rest) } else { None });
+    let digest = val(F_VDIGEST)
+        .or_else(|| c.digest_uri.and_then(sl))
+        .or_else(|| c.digest_q.and_then(|r| nonempty(&qbuf[r.0..r.1])));
     Some(Row {
-        kind: if noise { b"noise" } else { b"app" },
+        kind: b"app",
         ts,
         level: Some(level),
         message: Some(msg),
@@ -1343,25 +1718,25 @@ fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch) -> Option<Row<'a>> {
         secret: sf.hint,
         action: act,
         status,
-        tally: if mclass == 1 { b"none" } else { tally(act, status) },
+        tally,
         auth,
         repository,
         reference,
         digest,
         method,
-        path,
+        path: Some(&ubuf[c.path.0..c.path.1]),
         bytes_w,
         duration_ms,
-        user_v: if mclass == 3 { Some(au.unwrap_or(b"")) } else { user_v },
-        client_ip: raddr.map(|a| &a[..memchr(b':', a).unwrap_or(a.len())]),
-        user_agent: ua,
-        request_id,
-        error_code: err_code,
+        user_v: if mclass == 3 { au } else { val(F_USER) },
+        client_ip: val(F_RADDR).map(host),
+        user_agent: val(F_UA),
+        request_id: val(F_ID),
+        error_code: val(F_ERR),
     })
 }
 
 // ---------------------------------------------------------------------------------------
-// combined access log lines (acc .. accf)
+// combined access log lines (ACCESS_RE, access_event)
 
 /// A run of non-\s bytes from `i` (at least one), followed by a space: (run, index after
 /// the space).
@@ -1377,9 +1752,10 @@ fn nonspace_field(s: &[u8], i: usize) -> Option<(&[u8], usize)> {
     Some((&s[i..e], e + 1))
 }
 
-fn parse_access(line: &[u8]) -> Option<Row<'_>> {
-    // ACCESS_FAST = ^([0-9.]+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) (\S+) [^"]*" ([0-9]{3})
-    //   ([0-9]+|-) "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"$
+fn parse_access<'a>(line: &'a [u8], sc: &'a mut Scratch) -> Option<Row<'a>> {
+    // ^(\S+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) (\S+)(?: ([^"]*))?" (\d{3}) (\d+|-)
+    //   "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)", narrowed to an IPv4 host and a
+    //   whole line
     let n = line.len();
     let mut i = 0;
     while i < n && (line[i].is_ascii_digit() || line[i] == b'.') {
@@ -1432,7 +1808,7 @@ fn parse_access(line: &[u8]) -> Option<Row<'_>> {
     } else {
         return None;
     };
-    if !lit_at(line, i, b" \"") {
+    if bytes_s.len() > 18 || !lit_at(line, i, b" \"") {
         return None;
     }
     let re = quoted_end(line, i + 2)?;
@@ -1444,23 +1820,22 @@ fn parse_access(line: &[u8]) -> Option<Row<'_>> {
     if ue + 1 != n {
         return None;
     }
-    let ua = &line[us..ue];
-
     let sf = scan(line);
     if !sf.ok {
         return None;
     }
     let ts = clf_ts(ts_s)?;
-    if memchr(b'%', uri).is_some() {
-        return None;
-    }
-    let (path, query) = split_uri(uri);
-    let rt = route(path);
-    let act = action(Some(path), Some(&rt), Some(method), query);
-    if (act == Act::BlobUpload && contains(query, b"_state=")) || !route_known(path, &rt) {
-        return None;
-    }
-    let bytes_w = if bytes_s == b"-" { None } else { digits_i64(bytes_s) };
+    let Scratch { arena, uri: _, qbuf } = sc;
+    arena.clear();
+    qbuf.clear();
+    let c = classify(uri, method, qbuf)?;
+    let ua_v = unescape_into(&line[us..ue], us, arena);
+    let arena: &'a [u8] = arena;
+    let qbuf: &'a [u8] = qbuf;
+    let act = c.act;
+    let written = if bytes_s == b"-" { None } else { digits_i64(bytes_s) };
+    let tally = tally(act, Some(status));
+    let bytes_w = if tally == b"blob_upload" { c.upload_bytes } else { written };
     let auth: &'static [u8] = if status == 401 {
         if act == Act::Base {
             b"challenge"
@@ -1470,6 +1845,7 @@ fn parse_access(line: &[u8]) -> Option<Row<'_>> {
     } else {
         b"none"
     };
+    let sl = |r: (usize, usize)| nonempty(&uri[r.0..r.1]);
     Some(Row {
         kind: b"access",
         ts,
@@ -1479,18 +1855,18 @@ fn parse_access(line: &[u8]) -> Option<Row<'_>> {
         secret: sf.hint,
         action: act,
         status: Some(status),
-        tally: tally(act, Some(status)),
+        tally,
         auth,
-        repository: nonempty(rt.name),
-        reference: if rt.kind == Kind::Manifests { nonempty(rt.rest) } else { None },
-        digest: route_digest(Some(&rt), query),
+        repository: if c.routed { sl(c.name) } else { None },
+        reference: if c.manifests { sl(c.rest) } else { None },
+        digest: c.digest_uri.and_then(sl).or_else(|| c.digest_q.and_then(|r| nonempty(&qbuf[r.0..r.1]))),
         method: Some(method),
-        path: Some(path),
+        path: Some(&uri[c.path.0..c.path.1]),
         bytes_w,
         duration_ms: None,
         user_v: if user_s == b"-" { None } else { Some(user_s) },
         client_ip: Some(ip),
-        user_agent: nonempty(ua),
+        user_agent: nonempty(resolve(line, arena, ua_v)),
         request_id: None,
         error_code: None,
     })
@@ -1518,12 +1894,6 @@ mod simd {
     #[inline(always)]
     unsafe fn mask(v: __m128i) -> u32 {
         _mm_movemask_epi8(v) as u32
-    }
-
-    /// Bit k set when s[i + k] == b (k < 16).
-    #[inline(always)]
-    pub unsafe fn mask_eq(s: &[u8], i: usize, b: u8) -> u32 {
-        mask(eq(load(s, i), b))
     }
 
     /// memchr for `s.len() >= 16`.
@@ -1598,7 +1968,9 @@ mod simd {
             carry = bs >> 15;
             high |= mask(v);
             st.quotes += (q & !prev).count_ones();
-            let special = mask(eq(v, b'\n')) | (prev & mask(_mm_or_si128(eq(v, b'n'), eq(v, b't'))));
+            let hi = mask(v);
+            let ctl = mask(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) & !hi;
+            let special = ctl | (prev & mask(_mm_or_si128(eq(v, b'n'), eq(v, b't'))));
             if special != 0 {
                 st.bad = true;
                 return st;
@@ -1701,7 +2073,9 @@ mod simd {
             carry = bs >> 31;
             high |= mask32(v);
             st.quotes += (q & !prev).count_ones();
-            let special = mask32(eq32(v, b'\n')) | (prev & mask32(_mm256_or_si256(eq32(v, b'n'), eq32(v, b't'))));
+            let hi = mask32(v);
+            let ctl = mask32(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v)) & !hi;
+            let special = ctl | (prev & mask32(_mm256_or_si256(eq32(v, b'n'), eq32(v, b't'))));
             if special != 0 {
                 st.bad = true;
                 return;
@@ -1774,10 +2148,13 @@ mod tests {
                     l.extend(std::iter::repeat(b'q').take(pad));
                     l.extend_from_slice(kw);
                     l.extend_from_slice(tail);
-                    assert!(scan(&l).hint && secret_hint(&l), "{}", String::from_utf8_lossy(&l));
+                    // (a line with a control character is declined whole: its hint is moot)
+                    let sc = scan(&l);
+                    assert!(secret_hint(&l) && (!sc.ok || sc.hint), "{}", String::from_utf8_lossy(&l));
                     let mut miss = l.clone();
                     miss[13 + pad] = b'#'; // the keyword's first byte
-                    assert_eq!(scan(&miss).hint, secret_hint(&miss), "{}", String::from_utf8_lossy(&miss));
+                    let sc = scan(&miss);
+                    assert!(!sc.ok || sc.hint == secret_hint(&miss), "{}", String::from_utf8_lossy(&miss));
                 }
             }
         }
@@ -1821,6 +2198,67 @@ mod tests {
         let lines = Lines { offsets: &bad, data: &data[..10] };
         let (fast, slow) = parse_block(&lines, 0);
         assert_eq!((fast.cols[0].len, slow.cols[0].len), (0, 4));
+    }
+
+    #[test]
+    fn durations_as_go_duration_ms() {
+        assert_eq!(dur_ms(b"4.075367ms"), Some(4.075367));
+        assert_eq!(dur_ms("812.5\u{b5}s".as_bytes()), Some(812.5 * 1e-3));
+        assert_eq!(dur_ms(b"1m51.9s"), Some(0.0 + 1.0 * 6e4 + 51.9 * 1e3));
+        assert_eq!(dur_ms(b"812ns"), Some(812.0 * 1e-6));
+        for bad in [&b""[..], b"-1ms", b"1.ms", b"1x", b"ms", b"1ms "] {
+            assert_eq!(dur_ms(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host(b"10.0.0.1:5000"), b"10.0.0.1");
+        assert_eq!(host(b"[::1]:5000"), b"::1");
+        assert_eq!(host(b"10.1.2.3, 10.0.0.1"), b"10.1.2.3");
+        assert_eq!(host(b"fe80::1"), b"fe80::1");
+    }
+
+    #[test]
+    fn upload_state_and_query() {
+        // base64url of 32 bytes then {"Name":"a","Offset":3185}
+        let mut raw = vec![7u8; 32];
+        raw.extend_from_slice(br#"{"Name":"a","Offset":3185,"StartedAt":"x"}"#);
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut tok = Vec::new();
+        for c in raw.chunks(3) {
+            let v = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for k in 0..=c.len() {
+                tok.push(A[((v >> (18 - 6 * k)) & 63) as usize]);
+            }
+        }
+        assert_eq!(state_offset(&tok), Some(3185));
+        assert_eq!(state_offset(b"x"), None);
+        let mut q = Vec::new();
+        let qs = parse_qs(b"from=a%2Fb&mount=sha256%3A12&digest=", &mut q).unwrap();
+        let (a, b) = qs.mount.unwrap();
+        assert_eq!(&q[a..b], b"sha256:12");
+        assert!(qs.digest.is_none());
+        assert!(parse_qs(b"digest=a+b", &mut q).is_none());
+        assert!(parse_qs(b"digest=%zz", &mut q).is_none());
+    }
+
+    #[test]
+    fn json_lines() {
+        let mut arena = Vec::new();
+        let l = br#"{"http.response.status":200,"level":"info","msg":"a \u0026 \"b\"","time":"t","x":[1,{"y":null}]}"#;
+        let f = json_fields(l, &mut arena).unwrap();
+        match f.v[F_STATUS] {
+            Some(FV::Int(200)) => {}
+            _ => panic!("status"),
+        }
+        match f.v[F_MSG] {
+            Some(FV::Str(v)) => assert_eq!(resolve(l, &arena, v), b"a & \"b\""),
+            _ => panic!("msg"),
+        }
+        for bad in [&br#"{"msg":"a","level":"info"} x"#[..], br#"{"msg":"a","msg":"b","level":"i"}"#, br#"{"level":"i"}"#, br#"{"msg":"\ud800","level":"i"}"#, br#"{"msg":"a","level":"i","n":01}"#] {
+            assert!(json_fields(bad, &mut arena).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

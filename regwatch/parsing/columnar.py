@@ -262,7 +262,10 @@ appf AS (
                            WHEN r.kind = 'blobs/uploads' THEN NULLIF(regexp_extract(query, '(?:^|&)digest=([^&]*)', 1), '')
                       END) AS digest,
     method, path, status,
-    CASE WHEN mclass = 1 THEN NULL ELSE TRY_CAST(written_s AS BIGINT) END AS bytes_w,
+    -- the event's bytes: none for `authorized request`, and for a completed upload the
+    -- size in its _state (these rows never have one: such lines go to the per-line parser)
+    CASE WHEN mclass = 1 OR ({_tally('action', 'status')}) = '{Tally.BLOB_UPLOAD.value}' THEN NULL
+         ELSE TRY_CAST(written_s AS BIGINT) END AS bytes_w,
     CASE WHEN dur IS NULL THEN NULL ELSE {_DUR_MS} END AS duration_ms,
     CASE WHEN mclass = 3 THEN auth_user ELSE user_v END AS user_v,
     CASE WHEN raddr IS NULL THEN NULL ELSE split_part(raddr, ':', 1) END AS client_ip,
@@ -309,7 +312,8 @@ accf AS (
               THEN NULLIF(regexp_extract(query, '(?:^|&)mount=([^&]*)', 1), '')
          WHEN r.kind = 'blobs/uploads' THEN NULLIF(regexp_extract(query, '(?:^|&)digest=([^&]*)', 1), '')
     END AS digest,
-    method, path, status, bytes_w,
+    method, path, status,
+    CASE WHEN ({_tally('action', 'status')}) = '{Tally.BLOB_UPLOAD.value}' THEN NULL ELSE bytes_w END AS bytes_w,
     CAST(NULL AS DOUBLE) AS duration_ms,
     CASE WHEN user_s IN ('-', '') THEN NULL ELSE user_s END AS user_v,
     client_ip, NULLIF(ua_v, '') AS user_agent, CAST(NULL AS VARCHAR) AS request_id, CAST(NULL AS VARCHAR) AS error_code
