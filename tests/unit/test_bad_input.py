@@ -1,7 +1,9 @@
 """Bad input never crashes an ingest, never costs a good line, and is counted and kept.
 
 Every test drives `regwatch ingest --json` / `regwatch dropped` through ``regwatch.cli.main``
-and compares with ingesting the good lines alone.
+(the ``test_cli_*`` ones through ``python -m regwatch`` in a subprocess, checking the
+warning each bad file gets on stderr: file, 1-based line, problem) and compares with
+ingesting the good lines alone.
 """
 
 from __future__ import annotations
