@@ -99,6 +99,58 @@ def _assigned(low: str, words: tuple[str, ...]) -> bool:
     return False
 
 
+def _lowered(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A case-insensitive rule as a case-sensitive regex for a lower-cased ASCII line. Its
+    literals are lower case already but for the ``[REDACTED]`` look-ahead, and its classes
+    do not depend on case, so on an ASCII line it matches the lower-cased line exactly where
+    the rule matches the line; ``re`` runs it 3x faster (no case folding per character)."""
+    src = pattern.pattern
+    assert src.startswith("(?i)")
+    src = src[4:].replace(r"\[REDACTED\]", r"\[redacted\]")
+    assert not re.search(r"(?<!\\)[A-Z]", src.replace(r"\s", "").replace(r"\S", "")), src
+    return re.compile(src)
+
+
+def _spans(m: re.Match[str], text: str, k: int) -> str | None:
+    s = m.start(k)
+    return None if s < 0 else text[s : m.end(k)]
+
+
+def _json_mask(m: re.Match[str], text: str) -> str:
+    return text[m.start(1) : m.end(1)] + MASK + text[m.start(3) : m.end(3)]
+
+
+def _key_value_mask(m: re.Match[str], text: str) -> str:
+    # _mask_key_value over the original text's spans of the groups
+    g = _spans
+    if m.start(2) >= 0:
+        return g(m, text, 1) + g(m, text, 2) + MASK + g(m, text, 4)  # type: ignore[operator]
+    if m.start(5) >= 0:
+        return g(m, text, 1) + g(m, text, 5) + MASK + g(m, text, 7)  # type: ignore[operator]
+    return g(m, text, 1) + g(m, text, 8) + MASK  # type: ignore[operator]
+
+
+def _sub_lowered(pattern: re.Pattern[str], text: str, low: str, mask: Any) -> str:
+    """``rule.sub`` for an ASCII line: matches found in ``low``, pieces taken from ``text``
+    (the rules never match an empty string, so this is re.sub's result)."""
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(low):
+        out.append(text[last : m.start()])
+        out.append(mask(m, text))
+        last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+_JSON_LOW = _lowered(_RULES[1][0])
+_KEY_VALUE_LOW = _lowered(_KEY_VALUE)
+# rule 3 needs "://", then userinfo with a colon, then "@", before any "/" or space
+_URL_GATE = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
 def redact(text: str) -> str:
     """Return ``text`` with secrets masked. Cheap when nothing secret-looking is present:
     for an ASCII line a few substring checks (a rule runs only when its key words are in
@@ -117,11 +169,11 @@ def redact(text: str) -> str:
         "pass" in low or "pwd" in low or "secret" in low or "token" in low or "api" in low
         or "credential" in low or "signature" in low
     ) and _assigned(low, _KEY_WORDS):
-        text = _RULES[1][0].sub(_RULES[1][1], text)
+        text = _sub_lowered(_JSON_LOW, text, low, _json_mask)
         low = text.lower()
         if _assigned(low, _KEY_WORDS):
-            text = _RULES[2][0].sub(_RULES[2][1], text)
-    if "://" in text:
+            text = _sub_lowered(_KEY_VALUE_LOW, text, low, _key_value_mask)
+    if "://" in text and _URL_GATE.search(text) is not None:
         text = _RULES[3][0].sub(_RULES[3][1], text)
     if "eyJ" in text:
         text = _RULES[4][0].sub(_RULES[4][1], text)
