@@ -211,3 +211,26 @@ def test_install_without_cargo_succeeds_and_says_once_that_it_is_slower(source_c
     assert "DuckDB fallback" in notices[0] and "20k vs 189k lines/s" in notices[0] and "9x slower" in notices[0]
     stats = json.loads(proc.stdout)
     assert stats["files"] == 2 and stats["events"] == SAMPLE_EVENTS, stats  # the copy is the same file
+
+
+def test_sdist_carries_the_crate_and_its_wheel_ships_the_native_core(source_copy: Path, tmp_path: Path) -> None:
+    """`pip install regwatch-*.tar.gz` must be able to build the native core too."""
+    _require_cargo()
+    src = tmp_path / "src"
+    shutil.copytree(source_copy, src, ignore=shutil.ignore_patterns("build", "target", "*.egg-info", "_native*.so"))
+    proc = subprocess.run(
+        [sys.executable, "-c", "from setuptools import build_meta; print(build_meta.build_sdist('dist'))"],
+        cwd=src, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sdist = src / "dist" / proc.stdout.strip().splitlines()[-1]
+    import tarfile
+
+    with tarfile.open(sdist) as tf:
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+        tf.extractall(tmp_path / "unpacked", filter="data")
+    assert {"setup.py", "native/Cargo.toml", "native/Cargo.lock", "native/src/lib.rs"} <= names, sorted(names)
+    assert not any(n.startswith("native/target") or "_native" in n.rsplit("/", 1)[-1] and n.endswith(".so") for n in names)
+    (unpacked,) = (tmp_path / "unpacked").iterdir()
+    whl = _build_wheel(unpacked, tmp_path / "dist")
+    assert f"regwatch/_native{sysconfig.get_config_var('EXT_SUFFIX')}" in zipfile.ZipFile(whl).namelist()
