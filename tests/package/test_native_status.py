@@ -56,9 +56,11 @@ def test_missing_library_named_by_env_falls_back_and_says_so_once(tmp_path: Path
     stats, notices = _ingest_twice_in_one_run(tmp_path, REGWATCH_NATIVE_LIB=str(missing))
     assert stats["files"] == 2
     assert notices == [
-        f"{NOTICE} (REGWATCH_NATIVE_LIB={missing} does not exist); ingest uses the DuckDB fallback, about 9x slower "
-        "(measured 20k vs 189k lines/s, docs/benchmarks.md). To build it, install Rust (cargo on PATH or in "
-        "~/.cargo/bin) and reinstall regwatch from source (pip install .)."
+        (
+            f"{NOTICE} (REGWATCH_NATIVE_LIB={missing} does not exist); ingest uses the DuckDB fallback, about 9x slower "
+            "(measured 20k vs 189k lines/s, docs/benchmarks.md). To build it, install Rust (cargo on PATH or in "
+            "~/.cargo/bin) and reinstall regwatch from source (pip install .)."
+        )
     ]
 
 
@@ -69,7 +71,7 @@ def test_a_file_that_is_not_a_library_falls_back_with_the_loader_error(tmp_path:
     assert check.returncode == 0 and "Traceback" not in check.stderr, check.stderr
     last = check.stdout.splitlines()[-1]
     assert last.startswith("ingest path: DuckDB fallback") and f"{junk} cannot be loaded: " in last, last
-    stats, notices = _ingest_twice_in_one_run(tmp_path, REGWATCH_NATIVE_LIB=str(junk))
+    _, notices = _ingest_twice_in_one_run(tmp_path, REGWATCH_NATIVE_LIB=str(junk))
     assert len(notices) == 1 and "cannot be loaded" in notices[0]
 
 
@@ -79,7 +81,7 @@ def test_native_disabled_on_purpose_is_reported_by_check_without_a_notice(tmp_pa
     assert check.stdout.splitlines()[-1] == (
         "ingest path: DuckDB fallback, about 9x slower than the native core (disabled by REGWATCH_NATIVE=0)"
     )
-    stats, notices = _ingest_twice_in_one_run(tmp_path, REGWATCH_NATIVE="0")
+    _, notices = _ingest_twice_in_one_run(tmp_path, REGWATCH_NATIVE="0")
     assert notices == []
 
 
@@ -96,5 +98,5 @@ def test_check_names_the_library_it_loads(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert check.stdout.splitlines()[-1] == f"ingest path: native core ({st.path})"
     assert st.path is not None and st.path.parent == ROOT / "regwatch"
-    stats, notices = _ingest_twice_in_one_run(tmp_path)
+    _, notices = _ingest_twice_in_one_run(tmp_path)
     assert notices == []
