@@ -193,14 +193,16 @@ def app_event(
     host: str | None,
     repeat: int,
     raw: str,
+    all_str: bool = False,
 ) -> Event | Dropped:
-    """An app-log line (any form) as an Event, or a NOISE drop when it counts nothing."""
+    """An app-log line (any form) as an Event, or a NOISE drop when it counts nothing.
+    ``all_str``: every value of ``fields`` is a ``str`` (the text and TTY forms)."""
     msg = _str(fields.get("msg")) or ""
     level = _str(fields.get("level"))
     if ts is None:
         return drop(line, DropReason.BAD_FIELD, "no usable timestamp")
     if not msg.startswith(_DELETING):
-        return _request_event(fields, line, ts, source, component, host, repeat, raw, msg, level)
+        return _request_event(fields, line, ts, source, component, host, repeat, raw, msg, level, all_str)
     base = dict(
         id=event_id(line.fingerprint, line.offset),
         timestamp=ts,
@@ -240,6 +242,10 @@ _AUTH_NONE = AuthClass.NONE.value
 _AUTH_FAILURE = AuthClass.AUTH_FAILURE.value
 _AUTH_ANON = AuthClass.ANONYMOUS_DENIAL.value
 _TALLY_NONE = Tally.NONE.value
+_REQUEST_KEYS = (
+    "http.request.method", "http.request.uri", "auth.user.name", "vars.name", "vars.reference", "vars.digest",
+    "http.request.remoteaddr", "http.request.useragent", "http.request.id", "err.code",
+)
 
 
 def _request_event(
@@ -253,16 +259,18 @@ def _request_event(
     raw: str,
     msg: str,
     level: str | None,
+    all_str: bool,
 ) -> Event | Dropped:
     """The request-scoped app line of :func:`app_event` (every one but GC deletions)."""
     get = fields.get
-    method = _str(get("http.request.method"))
-    uri = _str(get("http.request.uri"))
+    if all_str:  # _str(v) of a str or None is ``v or None``
+        method, uri, user, name, ref, dig, addr, ua, rid, err = [get(k) or None for k in _REQUEST_KEYS]
+    else:
+        method, uri, user, name, ref, dig, addr, ua, rid, err = [_str(get(k)) for k in _REQUEST_KEYS]
     if method is None or uri is None:
         return drop(line, DropReason.NOISE)
     req = classify(method, uri)
     status = _int(get("http.response.status"))
-    user = _str(get("auth.user.name"))
     auth = _AUTH_NONE
     if msg.startswith(MSG_AUTH_FAILED_PREFIX):
         um = _AUTH_USER.match(msg)
@@ -278,9 +286,9 @@ def _request_event(
     elif msg not in REQUEST_MSGS:
         # other request-scoped app lines (e.g. upload purges, storage errors): not counted
         return drop(line, DropReason.NOISE)
-    repo = _str(get("vars.name")) or req.repository
-    ref = _str(get("vars.reference")) or req.reference
-    digest = _str(get("vars.digest")) or req.digest
+    repo = name or req.repository
+    ref = ref or req.reference
+    digest = dig or req.digest
     dur = get("http.response.duration")
     duration_ms = go_duration_ms(dur) if isinstance(dur, str) else None
     if duration_ms is None and isinstance(get("trace.duration"), (int, float)):
@@ -319,10 +327,10 @@ def _request_event(
         bytes=nbytes,
         duration_ms=duration_ms,
         user=user,
-        client_ip=_host(_str(get("http.request.remoteaddr"))),
-        user_agent=_str(get("http.request.useragent")),
-        request_id=_str(get("http.request.id")),
-        error_code=_str(get("err.code")),
+        client_ip=_host(addr),
+        user_agent=ua,
+        request_id=rid,
+        error_code=err,
     )
 
 
@@ -448,7 +456,7 @@ def _parse_body(
     text = body.rstrip("\r\n")
     if text.startswith("\x1b"):
         text = _ANSI.sub("", text)  # the TTY form is coloured
-    if not text.strip():
+    if not text or text.isspace():  # the same as ``not text.strip()``, without a copy
         return drop(line, DropReason.BLANK)
     c0 = text[0]
     if c0 == "t":
@@ -457,7 +465,7 @@ def _parse_body(
             ts = parse_rfc3339(fields.get("time", "")) or None
             return app_event(
                 fields, line, ts=ts, source=source, component=component, host=host,
-                repeat=repeat, raw=redact(text),
+                repeat=repeat, raw=redact(text), all_str=True,
             )
     elif c0 == "{":
         doc = split_json(text)
@@ -474,7 +482,7 @@ def _parse_body(
         if fields is not None:
             return app_event(
                 fields, line, ts=fallback_ts, source=source, component=component, host=host,
-                repeat=repeat, raw=redact(text),
+                repeat=repeat, raw=redact(text), all_str=True,
             )
     m = ACCESS_RE.match(text)
     if m is not None:
