@@ -27,6 +27,7 @@ from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, DuckFolder, events_t
 from regwatch import arrowkit, native
 from regwatch.parsing import columnar
 from regwatch.parsing.base import Parser
+from regwatch.parsing.wrappers import strip_block
 from regwatch.redact import redact
 from regwatch.sources.blocks import Block, read_blocks
 from regwatch.sources.files import MAX_JOIN, _open_quote, _record_start
@@ -305,11 +306,19 @@ class _BlockRun:
         n = len(block)
         self.seq += n
         fast_obs = None
+        # a block of CRI or docker --timestamps lines sheds the envelope in one pass, so
+        # the block parser reads the registry's own lines (Kubernetes, docker logs)
+        inner, wrapped, form = block.arrow, None, ""
+        joiner = getattr(self.parser, "joiner", None)
+        if self.use_fast and n and block.arrow is not None and not (joiner is not None and joiner.pending()):
+            inner, wrapped, form = strip_block(block.arrow, block.texts[0])
+            if form == "docker_json" and not self.native:  # the DuckDB path takes no nulls
+                inner, wrapped, form = block.arrow, None, ""
         if self.use_fast and n and self.native:
             # the native parser: the whole block, problem lines given as nulls (it leaves
             # them, and anything else it is unsure of, to the per-line parser)
-            if block.arrow is not None:
-                arr = block.arrow
+            if inner is not None:
+                arr = inner
             else:
                 probs = block.problems
                 arr = arrowkit.strings(
@@ -322,8 +331,8 @@ class _BlockRun:
                 # never let the fast path cost data: the per-line parser takes the block
                 fast_obs, slow_idx = None, list(range(n))
         elif self.use_fast and n:
-            if block.arrow is not None:
-                lines = pa.table({"seq": _int64(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": block.arrow})
+            if inner is not None:
+                lines = pa.table({"seq": _int64(np.arange(seq0, seq0 + n, dtype=np.int64)), "line": inner})
             else:
                 idx = range(n) if block.problems is None else [i for i in range(n) if block.problems[i] is None]
                 lines = pa.table(
@@ -348,14 +357,18 @@ class _BlockRun:
             if noise:
                 stats.drop(DropReason.NOISE, noise, NoiseKind.REGISTRY_APP.value)
             stats.lines += fast_obs.num_rows
+            if wrapped is not None:
+                taken = int(wrapped[arrowkit.int64_numpy(fast_obs["seq"]) - seq0].sum())
+                if taken:
+                    stats.wrappers[form] = stats.wrappers.get(form, 0) + taken
             keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], _NOISE))
             if keep.num_rows:
-                obs_parts.append(self._fast_to_obs(keep, block, seq0))
+                obs_parts.append(self._fast_to_obs(keep, block, seq0, inner))
         slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
-        lines = block.arrow if block.arrow is not None else arrowkit.strings(list(block.texts))
+        lines = inner if inner is not None else arrowkit.strings(list(block.texts))
         recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
         # a folded block waits in the queue with its records only (up to AHEAD of them)
         return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, self.folder.pending_offset())
@@ -381,7 +394,7 @@ class _BlockRun:
             if t.num_rows:
                 self.writer.add_table(t)
 
-    def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int) -> pa.Table:
+    def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int, inner: pa.StringArray | None) -> pa.Table:
         offs = np.asarray(block.offsets, dtype=np.int64)[arrowkit.int64_numpy(fo["seq"]) - seq0]
         nrows = fo.num_rows
         tally = fo["tally"]
@@ -418,13 +431,13 @@ class _BlockRun:
             "message": fo["message"].cast(pa.string()),
             "host": pa.nulls(nrows, pa.string()),
             "repeat": pa.repeat(_ONE, nrows),
-            "raw": self._hinted_raw(fo, block, seq0),
+            "raw": self._hinted_raw(fo, block, seq0, inner),
             "log_file": pa.repeat(arrowkit.string_scalar(self.info.path), nrows),
             "log_offset": _int64(offs),
         }
         return pa.table(cols).select([f.name for f in OBS_SCHEMA]).cast(OBS_SCHEMA)
 
-    def _hinted_raw(self, fo: pa.Table, block: Block, seq0: int) -> pa.Array:
+    def _hinted_raw(self, fo: pa.Table, block: Block, seq0: int, inner: pa.StringArray | None) -> pa.Array:
         """The raw column of fast rows: empty (the folder fills in the line as it is) but
         for the few lines that may hold a secret, which are redacted here."""
         nrows = fo.num_rows
@@ -435,7 +448,8 @@ class _BlockRun:
         values: list[str | None] = [None] * nrows
         for i, h in enumerate(hint.to_pylist()):
             if h is not False:
-                values[i] = redact(block.texts[seqs[i] - seq0])
+                k = seqs[i] - seq0
+                values[i] = redact(inner[k].as_py() if inner is not None else block.texts[k])
         return arrowkit.strings(values)
 
     def _slow(

@@ -28,6 +28,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from regwatch.parsing.timeparse import parse_rfc3339
 
 _CRI = re.compile(
@@ -140,3 +144,53 @@ class Joiner:
 
     def pending(self) -> bool:
         return bool(self._held)
+
+
+# the whole-line envelopes a block can shed in one vectorised pass (RE2 in Arrow): CRI
+# full lines, docker --timestamps, and json-file lines whose value needs no unescaping
+# beyond the usual (quotes, backslashes, Go's HTML escapes); pieces of split lines, and
+# every line after one, are left to the per-line path and its joiner
+_BLOCK_ENVELOPE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}(?:Z|[+-]\d\d:\d\d) (?:(?:stdout|stderr) F )?"
+_BLOCK_SNIFF = re.compile(_BLOCK_ENVELOPE)
+_BLOCK_PIECE = r"^\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) P "
+_JSON_LINE = r'^\{"log":".*\\n","stream":"(?:stdout|stderr)","time":"[^"\\]*"\}$'
+# no capture groups: RE2 then runs its DFA (a capture costs 10x on long lines)
+_JSON_TAIL = r'\\n","stream":"(?:stdout|stderr)","time":"[^"\\]*"\}$'
+# an escape other than \" \\ \/ \t \u003c \u003e \u0026 (conservative: may flag a good one)
+_JSON_ODD = r'\\(?:[^"\\/tu]|u(?:[^0]|0[^0]|00[^23]|002[^6]|003[^ce]))'
+_JSON_UNESCAPE = (("\\\\", "\x00"), ('\\"', '"'), ("\\/", "/"), ("\\t", "\t"),
+                  ("\\u003c", "<"), ("\\u003e", ">"), ("\\u0026", "&"), ("\x00", "\\"))
+
+
+def strip_block(texts: pa.StringArray, first: str) -> tuple[pa.StringArray, np.ndarray | None, str]:
+    """A block's lines (an array without nulls) with their envelope taken off, for the
+    block parser; which lines had one (None when the block's first line has none, or
+    when the block holds a piece of a split line: the block is left as it is); and the
+    envelope's name. A line it cannot unwrap exactly becomes null: the per-line parser
+    takes it. The per-line path unwraps the lines the block parser leaves."""
+    from regwatch.arrowkit import int64_numpy, null_scalar  # bool to_numpy would import pandas
+
+    if not first:
+        return texts, None, ""
+    if first.startswith('{"log":"'):
+        if pc.any(pc.invert(pc.match_substring_regex(texts, pattern=_JSON_LINE))).as_py():
+            return texts, None, ""  # a piece of a split line (or another shape)
+        value = pc.utf8_slice_codeunits(texts, start=len('{"log":"'))  # every line has it
+        value = pc.replace_substring_regex(value, pattern=_JSON_TAIL, replacement="", max_replacements=1)
+        # an escaped backslash first (to NUL, which JSON never holds raw), so that what
+        # follows it is not read as an escape
+        value = pc.replace_substring(value, pattern="\\\\", replacement="\x00")
+        odd = pc.match_substring_regex(value, pattern=_JSON_ODD)
+        for old, new in _JSON_UNESCAPE[1:]:
+            value = pc.replace_substring(value, pattern=old, replacement=new)
+        value = pc.if_else(odd, null_scalar(pa.string()), value)
+        mask = int64_numpy(pc.cast(pc.invert(odd), pa.int64())).astype(bool)
+        return value, mask, "docker_json"
+    if not first[0].isdigit() or _BLOCK_SNIFF.match(first) is None:
+        return texts, None, ""
+    if pc.any(pc.match_substring_regex(texts, pattern=_BLOCK_PIECE)).as_py():
+        return texts, None, ""
+    had = pc.match_substring_regex(texts, pattern=_BLOCK_ENVELOPE)
+    stripped = pc.replace_substring_regex(texts, pattern=_BLOCK_ENVELOPE, replacement="", max_replacements=1)
+    mask = int64_numpy(pc.cast(had, pa.int64())).astype(bool)
+    return stripped, mask, "cri" if " stdout F " in first[:48] or " stderr F " in first[:48] else "docker_ts"
