@@ -134,6 +134,11 @@ def cmd_ingest(args: argparse.Namespace, config: Config, clock: Clock) -> int:
             f"{d['files']} file(s), {d['lines']} lines → {d['events']} new events, "
             f"{d['duplicates']} duplicates; dropped: {dropped}"
         )
+        if d["noise"]:
+            kinds = ", ".join(f"{k}={v}" for k, v in sorted(d["noise"].items(), key=lambda kv: -kv[1]))
+            print(f"known lines with nothing to count: {kinds}")
+        if d["wrappers"]:
+            print("read through runtime envelopes: " + ", ".join(f"{k}={v}" for k, v in d["wrappers"].items()))
         if d["dropped"]:
             print(f"dropped lines are kept in {state / 'quarantine' / 'dropped.jsonl'} (see `regwatch dropped`)")
     return 0

@@ -140,8 +140,9 @@ def _skipped_in_walk(name: str) -> bool:
     return (
         low.startswith(".")
         or ".expected." in low
+        or low.startswith("expected.")
         or low.endswith(_NOT_LOGS)
-        or low.startswith(("readme", "notes", "sources", "notifications", "hints"))
+        or low.startswith(("readme", "notes", "sources", "notifications", "hints", "provenance"))
     )
 
 
