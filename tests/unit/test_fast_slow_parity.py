@@ -407,3 +407,42 @@ def test_text_values_quoted_as_logrus_does() -> None:
                 assert realgen.text_value(raw) == f'"{q}"', (k, q)
             elif b:
                 assert realgen.text_value(b) == b, (k, b)
+
+
+# ---------------------------------------------------------------------------------------
+# a fresh capture from the real registry (htpasswd auth, so auth.user.name appears): the
+# generator's shapes are its shapes, the fast path takes its text and JSON lines, and both
+# paths store the same events
+
+
+@pytest.fixture(scope="module")
+def fresh_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    missing = [t for t in ("docker-registry", "skopeo", "htpasswd") if shutil.which(t) is None]
+    if missing:
+        msg = f"a fresh capture needs {', '.join(missing)} (apt-get install docker-registry skopeo apache2-utils)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    out = tmp_path_factory.mktemp("fresh-capture")
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_distribution_samples.py"), "--out", str(out),
+                        "--no-tty"], capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_fresh_capture_shapes_and_paths(fresh_capture: Path, fmt: str) -> None:
+    lines = (fresh_capture / f"registry-{fmt}.log").read_text(encoding="utf-8").splitlines()
+    assert any("auth.user.name" in ln for ln in lines)
+    real = {_normal(s) for s in map(shape, lines) if s is not None}
+    gen = {_normal(s) for s in map(shape, gen_lines(40_000, 9, fmt, "basic")) if s is not None}
+    assert gen == real, (sorted(gen - real, key=str)[:3], sorted(real - gen, key=str)[:3])
+    assert check_lines(lines) == len(lines)
+
+
+@pytest.mark.e2e
+def test_fresh_capture_same_events(fresh_capture: Path, tmp_path: Path) -> None:
+    assert _same_ingest(tmp_path, [fresh_capture]) > 200
