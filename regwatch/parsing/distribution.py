@@ -158,7 +158,7 @@ def _host(addr: str | None) -> str | None:
         return None
     hit = _host_cache.get(addr)
     if hit is None:
-        if len(_host_cache) >= 65_536:
+        if len(_host_cache) >= 4096:
             _host_cache.clear()
         hit = _host_cache[addr] = (_host_of(addr),)
     return hit[0]

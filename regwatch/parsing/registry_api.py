@@ -65,7 +65,7 @@ def classify(method: str | None, uri: str | None) -> Request:
     key = (method, uri)
     hit = _cache.get(key)
     if hit is None:
-        if len(_cache) >= 65_536:
+        if len(_cache) >= 4096:
             _cache.clear()
         hit = _cache[key] = _classify(method, uri)
     return hit

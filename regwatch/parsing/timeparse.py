@@ -43,7 +43,7 @@ def parse_rfc3339(text: str) -> datetime | None:
             base = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=_tz(zone)).astimezone(timezone.utc)
         except ValueError:
             base = None
-        if len(_sec_cache) >= 100_000:
+        if len(_sec_cache) >= 4096:
             _sec_cache.clear()
         _sec_cache[key] = base
     if base is None or not frac:
