@@ -334,12 +334,14 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the stores under bench/out/")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--json", help="write the raw figures here")
+    ap.add_argument("--note", action="append", default=[], help="a bullet added to the report (repeatable)")
     a = ap.parse_args()
     load0 = loadavg()
     r: dict[str, Any] = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "inputs": {},
+        "notes": a.note,
     }
     for name in a.inputs.split(","):
         log = distribution_log(a.lines) if name == "distribution" else harbor_log(a.lines)
