@@ -26,6 +26,7 @@ hold Events.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta, timezone
@@ -137,8 +138,10 @@ def events_to_obs(events: Iterable[tuple[int, Event]]) -> pa.Table:
         vals = cols[f.name]
         if f.name == "timestamp":
             arrays.append(_ts_column(vals))
-        elif f.name in _INT_FIELDS or f.name == "duration_ms":
-            arrays.append(arrowkit.column(vals, f.type))
+        elif f.name in _INT_FIELDS:
+            arrays.append(_num_column(vals, f.type, np.int64))
+        elif f.name == "duration_ms":
+            arrays.append(_num_column(vals, f.type, np.float64))
         else:
             arrays.append(_str_column(vals))
     return pa.Table.from_arrays(arrays, schema=OBS_SCHEMA)
@@ -151,8 +154,7 @@ def _str_column(values: Sequence[str | None]) -> pa.Array:
     n = len(values)
     nulls = values.count(None) if isinstance(values, (list, tuple)) else sum(v is None for v in values)
     if nulls:
-        valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=n)
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        bitmap = _validity(values, n)
         vals: Sequence[str] = ["" if v is None else v for v in values]
     else:
         bitmap = None
@@ -174,6 +176,24 @@ def _str_column(values: Sequence[str | None]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(), n, [bitmap, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)], null_count=nulls
     )
+
+
+def _validity(values: Sequence[Any], n: int) -> pa.Buffer:
+    valid = np.fromiter(map(operator.is_not, values, itertools.repeat(None)), dtype=np.bool_, count=n)
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _num_column(values: Sequence[Any], typ: pa.DataType, np_type: Any) -> pa.Array:
+    """Numbers (None is null) as ``typ``, as arrowkit.column: a null's slot holds 0."""
+    n = len(values)
+    nulls = values.count(None) if isinstance(values, (list, tuple)) else sum(v is None for v in values)
+    if nulls:
+        data = np.array([0 if v is None else v for v in values], dtype=np_type)
+        bitmap = _validity(values, n)
+    else:
+        data = np.array(values, dtype=np_type)
+        bitmap = None
+    return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)], null_count=nulls)
 
 
 def _ts_column(values: Sequence[Any]) -> pa.Array:
