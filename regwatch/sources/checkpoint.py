@@ -23,7 +23,14 @@ A plain ``str`` fingerprint (no file known) gets the old behaviour: the entry un
 that key, unchecked.
 
 Format (version 1; the extra fields are optional): ``{"version": 1, "files": {key:
-{"offset": n, "path": p, "anchor": h, "head": n}}}``.
+{"offset": n, "path": p, "anchor": h, "head": n}}, "meta": {...}}``. ``meta`` is free-form
+state of the process that owns the checkpoint (the tailer records its globs there, see
+docs/tailing.md); versions that do not know it ignore it.
+
+For a reader that no longer holds the file an offset belongs to (the tailer commits a
+chunk after the live file was truncated, or its rotated copy deleted), ``commit`` takes
+the anchors precomputed from the bytes read (:func:`anchor_of`), instead of reading them
+back from ``fp.path``.
 """
 
 from __future__ import annotations
@@ -35,10 +42,17 @@ from pathlib import Path
 from typing import Any
 
 from regwatch.errors import CheckpointError
-from regwatch.sources.files import Fingerprint, anchor, prefix_fingerprints, window
+from regwatch.sources.files import ANCHOR_BYTES, Fingerprint, anchor, prefix_fingerprints, window
 
 VERSION = 1
 _SEP = "~"  # <fingerprint>~<n>: another file with the same fingerprint
+
+
+def anchor_of(before: bytes) -> str:
+    """The anchor of an offset, from the (up to) :data:`ANCHOR_BYTES` of content before it
+    (pass exactly ``content[max(0, offset - ANCHOR_BYTES):offset]``): equal to what
+    :func:`~regwatch.sources.files.anchor` reads back from the file."""
+    return hashlib.blake2b(before[-ANCHOR_BYTES:] if len(before) > ANCHOR_BYTES else before, digest_size=10).hexdigest()
 
 
 def _knows_file(fp: str) -> bool:
@@ -53,6 +67,7 @@ class FileCheckpoint:
         self._state: dict[str, dict[str, Any]] | None = None
         self._index: dict[str, list[str]] | None = None  # fingerprint → its keys
         self._heads: set[int] = set()  # the "head" lengths of young entries
+        self._meta: dict[str, Any] = {}
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Key → {"offset": int, "path": str[, "anchor": str, "head": int]}. Raises CheckpointError."""
@@ -72,7 +87,30 @@ class FileCheckpoint:
                 f"checkpoint {str(self.path)!r} has version {doc.get('version')!r}, expected {VERSION}; move it aside"
             )
         self._state = doc["files"]
+        meta = doc.get("meta")
+        self._meta = meta if isinstance(meta, dict) else {}
         return self._state
+
+    def meta(self) -> dict[str, Any]:
+        """The free-form ``meta`` section (a copy). Raises CheckpointError."""
+        self.load()
+        return dict(self._meta)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Set ``meta[key]`` (JSON-serialisable) and write the checkpoint durably. Raises CheckpointError."""
+        self.load()
+        self._meta[key] = value
+        self._write()
+
+    def find(self, fingerprint: str) -> int | None:
+        """Like :meth:`offset`, but None when no entry belongs to this file (never read,
+        or only other files with its fingerprint were); a ``str`` key is looked up unchecked."""
+        state = self.load()
+        if not _knows_file(fingerprint):
+            entry = state.get(fingerprint)
+            return int(entry["offset"]) if entry else None
+        source, _ = self._choose(fingerprint)  # type: ignore[arg-type]
+        return int(state[source]["offset"]) if source is not None else None
 
     def offset(self, fingerprint: str) -> int:
         """Where to resume reading the file ``fingerprint`` was taken from (0: from the start)."""
@@ -83,8 +121,12 @@ class FileCheckpoint:
         source, _ = self._choose(fingerprint)  # type: ignore[arg-type]
         return int(state[source]["offset"]) if source is not None else 0
 
-    def commit(self, positions: dict[str, tuple[str, int]]) -> None:
-        """Record ``fingerprint → (path, offset)`` durably. Offsets never move backwards."""
+    def commit(self, positions: dict[str, tuple[str, int]], anchors: dict[str, str] | None = None) -> None:
+        """Record ``fingerprint → (path, offset)`` durably. Offsets never move backwards.
+
+        ``anchors``: fingerprint → the anchor of its offset (:func:`anchor_of`), for a
+        caller that has the bytes before the offset; the file is then not read. Raises
+        CheckpointError."""
         state = self.load()
         changed = False
         for fp, (path, offset) in positions.items():
@@ -103,7 +145,9 @@ class FileCheckpoint:
             if cur is not None and int(cur["offset"]) >= offset:
                 continue
             entry: dict[str, Any] = {"offset": offset, "path": path}
-            a = anchor(fp.path, fp.gzip, offset)
+            a = anchors.get(fp) if anchors else None
+            if a is None:
+                a = anchor(fp.path, fp.gzip, offset)
             if a is not None:
                 entry["anchor"] = a
             if not fp.settled:
@@ -113,14 +157,27 @@ class FileCheckpoint:
             changed = True
         if not changed:
             return
+        self._write()
+
+    def _write(self) -> None:
+        state = self.load()
+        doc: dict[str, Any] = {"version": VERSION, "files": state}
+        if self._meta:
+            doc["meta"] = self._meta
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"version": VERSION, "files": state}, fh, sort_keys=True)
+                json.dump(doc, fh, sort_keys=True)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
+            # the rename itself is durable only once the directory is synced
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {str(self.path)!r}: {exc.strerror or exc}") from exc
 
