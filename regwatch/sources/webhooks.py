@@ -114,9 +114,11 @@ def _load(body: bytes) -> Any:
     if not body:
         raise WebhookError("empty body")
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise WebhookError("body is not UTF-8") from None
+        text = body.decode("utf-8")  # RFC 8259: JSON between systems is UTF-8
+    except UnicodeDecodeError as exc:
+        raise WebhookError(f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise WebhookError(f"body is not JSON ({exc.msg} at char {exc.pos})") from None
     except ValueError:
@@ -594,7 +596,10 @@ class WebhookReceiver:
         self._server = server_cls((self.host, self._want_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"webhooks:{self.port}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop
+            name=f"webhooks:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         log.info("webhook receiver listening on %s", self.url)
