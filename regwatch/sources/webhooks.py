@@ -179,7 +179,7 @@ def parse_distribution(
     """
     if not _content_type_ok(content_type):
         raise WebhookError(
-            f"content type {content_type!r} is not {DISTRIBUTION_MEDIA_TYPE!r} or 'application/json'"
+            f"content type {str(content_type)[:80]!r} is not {DISTRIBUTION_MEDIA_TYPE!r} or 'application/json'"
         )
     doc = _load(body)
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
@@ -720,23 +720,27 @@ def _make_handler(rx: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 return None
             return int(value)
 
-        def _discard_body(self) -> None:
-            """Read and drop a body we will not use, so closing does not reset the
-            connection under the client before it reads our answer."""
+        def _discard_body(self, limit: int) -> None:
+            """Read and drop a body we will not use (up to ``limit`` bytes), so closing
+            does not reset the connection under the client before it reads our answer."""
             n = self._length()
-            if n is None or n > _DRAIN_LIMIT:
+            if n is None or n > limit:
                 self.close_connection = True
                 return
-            while n > 0:
-                chunk = self.rfile.read(min(n, 1 << 16))
-                if not chunk:
-                    break
-                n -= len(chunk)
+            try:
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 1 << 16))
+                    if not chunk:
+                        break
+                    n -= len(chunk)
+            except OSError:  # a timeout or a reset: nothing more to read
+                self.close_connection = True
 
         def _refuse(
             self, status: int, outcome: str, text: str = "", extra: Iterable[tuple[str, str]] = ()
         ) -> None:
-            self._discard_body()
+            # an unauthenticated client makes us read at most max_body bytes
+            self._discard_body(rx.max_body)
             self._answer(status, outcome, text, extra=extra)
 
         def do_POST(self) -> None:
@@ -765,10 +769,15 @@ def _make_handler(rx: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                     f"body of {n} bytes is over the limit of {rx.max_body}",
                     extra=[("Connection", "close")],
                 )
-                self._discard_body()
+                self._discard_body(_DRAIN_LIMIT)
                 self.close_connection = True
                 return
-            body = self.rfile.read(n)
+            try:
+                body = self.rfile.read(n)
+            except OSError:  # the client stalled past the timeout, or went away
+                self.close_connection = True
+                rx._count("bad_request")
+                return
             if len(body) < n:
                 self.close_connection = True
                 self._answer(400, "bad_request", f"body ended after {len(body)} of {n} bytes")
