@@ -7,6 +7,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v mvn >/dev/null || need+=(maven)
 command -v script >/dev/null || need+=(bsdutils)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then
   echo "sysdeps: all present"
   exit 0
