@@ -8,6 +8,7 @@ lines of a request whose access line has not been read yet).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 import contextlib
@@ -27,6 +28,7 @@ from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, DuckFolder, events_t
 from regwatch import arrowkit, native
 from regwatch.parsing import columnar
 from regwatch.parsing.base import Parser
+from regwatch.parsing import others
 from regwatch.parsing.wrappers import strip_block
 from regwatch.redact import redact
 from regwatch.sources.blocks import Block, read_blocks
@@ -509,20 +511,14 @@ class _BlockRun:
             line = RawLine(info.path, info.path, text, info.fingerprint, offsets[i], ends[i], problem)
             if pending is not None:
                 pi, pl = pending
-                if (
-                    problem is None
-                    and i == prev + 1
-                    and joined < MAX_JOIN
-                    and _open_quote(pl.text)
-                    and not _record_start(text)
-                ):
+                if problem is None and i == prev + 1 and joined < MAX_JOIN and _continues(pl.text, text):
                     pending = (pi, RawLine(pl.source, pl.path, pl.text + "\n" + text, pl.fingerprint, pl.offset, line.end))
                     joined += 1
                     prev = i
                     continue
                 emit(pi, pending[1])
                 pending = None
-            if problem is None and _open_quote(text):
+            if problem is None and _may_continue(text):
                 pending = (i, line)
                 joined = 0
             else:
@@ -546,6 +542,25 @@ def _line_columns(block: Block, wanted: int) -> tuple[Sequence[str], Sequence[in
     offsets = block.offsets.tolist() if isinstance(block.offsets, np.ndarray) else [int(x) for x in block.offsets]
     ends = block.ends.tolist() if isinstance(block.ends, np.ndarray) else [int(x) for x in block.ends]
     return texts, offsets, ends
+
+
+# a Harbor logger record on its own stream (a job log, a component's stdout): the Go stack
+# trace printed after it belongs to it, and stays one record with it
+_HARBOR_RECORD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) \[[A-Z]+\]")
+
+
+def _may_continue(text: str) -> bool:
+    """A record that the next physical lines may continue."""
+    return _open_quote(text) or (text[:1].isdigit() and _HARBOR_RECORD.match(text) is not None)
+
+
+def _continues(record: str, text: str) -> bool:
+    """Whether physical line ``text`` continues ``record`` (the lines joined so far)."""
+    if _record_start(text):
+        return False
+    if record.startswith('time="'):
+        return _open_quote(record)  # a raw newline inside a logrus value
+    return others.STACK.match(text) is not None  # frames of a stack trace
 
 
 def _empty_obs() -> pa.Table:
