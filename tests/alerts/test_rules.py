@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from alert_tools import require_tool
+from alert_tools import metric_names, require_tool
 from prometheus_client import CollectorRegistry, generate_latest
 
 from regwatch.events import DropReason, NoiseKind
@@ -24,34 +24,6 @@ UNIT_TESTS = sorted((ROOT / "alert_rules" / "tests").glob("*.yml"))
 AM_EXAMPLE = ROOT / "alert_rules" / "alertmanager.example.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 CATALOG = default_catalog()
-
-PROMQL_WORDS = frozenset(
-    [
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "and",
-        "or",
-        "unless",
-        "bool",
-        "offset",
-    ]
-)
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,22 +41,6 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[s
 def alerts() -> list[dict[str, Any]]:
     doc = yaml.safe_load(RULES.read_text(encoding="utf-8"))
     return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
-
-
-def metric_names(expr: str) -> set[str]:
-    """The series names a PromQL expression selects (strings, label matchers, ranges and
-    grouping clauses removed; what is left that is not a function or keyword)."""
-    e = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
-    e = re.sub(r"\{[^}]*\}", "", e)
-    e = re.sub(r"\[[^\]]*\]", "", e)
-    e = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
-    names = set()
-    for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e):
-        word, call = m.group(1), m.group(2)
-        if call or word in PROMQL_WORDS or re.fullmatch(r"\d+[smhdwy]", word):
-            continue
-        names.add(word)
-    return names
 
 
 def slug(heading: str) -> str:
