@@ -14,7 +14,30 @@
 //!    time minus the lookup window waits for the next block; a pull whose client's next
 //!    record is a DELETE of the same repository within the window is a delete lookup.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: the maps here are keyed by request ids, methods and paths of one block, so a
+/// keyed (DoS-resistant) hash buys nothing and costs a few percent of the ingest.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 use crate::table::{InCol, Table, F64, I32, I64, STR, TS_US};
 use crate::Lines;
@@ -185,6 +208,20 @@ impl Row {
     }
 }
 
+/// The length of the block line a row will take its raw text from (0 when it has one).
+#[inline]
+fn raw_len(r: &Row, lines: &Lines, seq0: i64) -> usize {
+    if r.s(S_RAW).is_some() {
+        return 0;
+    }
+    let k = r.raw_seq - seq0;
+    if k >= 0 && (k as usize) < lines.len() {
+        lines.get(k as usize).len()
+    } else {
+        0
+    }
+}
+
 fn rank(auth: Option<&[u8]>) -> i32 {
     match auth {
         Some(b"auth_failure") => 3,
@@ -236,6 +273,8 @@ impl Folder {
     /// Fill the id (from `id_seq`) and raw text (from `raw_seq`) of a row that has none,
     /// from the current block's lines.
     fn resolve(&self, r: &mut Row, lines: &Lines, offs: &[i64], seq0: i64) {
+        let extra = self.id_prefix.len() + 14 + raw_len(r, lines, seq0);
+        r.buf.reserve(extra);
         if r.s(S_ID).is_none() {
             let k = r.id_seq - seq0;
             if k >= 0 && (k as usize) < offs.len() {
@@ -284,7 +323,7 @@ impl Folder {
 
         // 1. app groups
         let mut groups: Vec<Group> = Vec::new();
-        let mut by_rid: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut by_rid: HashMap<Vec<u8>, usize> = HashMap::default();
         let mut group_of: Vec<usize> = vec![usize::MAX; rows.len()];
         for (i, r) in rows.iter().enumerate() {
             if r.s(S_KIND) != Some(b"app") {
@@ -311,7 +350,7 @@ impl Folder {
         }
 
         // 2. first-in first-out matching of access rows to finished groups
-        let mut queues: HashMap<(Vec<u8>, Vec<u8>, i64), std::collections::VecDeque<usize>> = HashMap::new();
+        let mut queues: HashMap<(Vec<u8>, Vec<u8>, i64), std::collections::VecDeque<usize>> = HashMap::default();
         let mut pairs: Vec<(usize, usize)> = Vec::new(); // (access row, group)
         let mut acc_paired: Vec<bool> = vec![false; rows.len()];
         for (i, r) in rows.iter().enumerate() {
@@ -346,6 +385,8 @@ impl Folder {
             let f = &rows[grp.final_row.unwrap()];
             let a = &aggs[g];
             let mut o = Row::empty();
+            // one allocation: the fields come from these rows, the raw text from the block
+            o.buf.reserve(f.buf.len() + acc.buf.len() + raw_len(acc, lines, seq0) + 64);
             o.ord = acc.seq;
             o.id_seq = f.seq;
             o.raw_seq = acc.seq;
@@ -393,6 +434,7 @@ impl Folder {
             let f = &rows[fi];
             let a = &aggs[g];
             let mut o = Row::empty();
+            o.buf.reserve(f.buf.len() + raw_len(f, lines, seq0) + 64);
             o.ord = f.seq;
             o.id_seq = f.seq;
             o.raw_seq = f.seq;
@@ -474,7 +516,7 @@ impl Folder {
         let hold_after = if final_ { None } else { newest.map(|t| t - LOOKUP_WINDOW_US) };
         // the next record of the same client (client_ip, user_agent)
         let mut next: Vec<Option<usize>> = vec![None; recs.len()];
-        let mut last: HashMap<(Option<&[u8]>, Option<&[u8]>), usize> = HashMap::new();
+        let mut last: HashMap<(Option<&[u8]>, Option<&[u8]>), usize> = HashMap::default();
         for (j, r) in recs.iter().enumerate() {
             if let Some(p) = last.insert((r.s(S_IP), r.s(S_UA)), j) {
                 next[p] = Some(j);

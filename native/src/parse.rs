@@ -399,16 +399,23 @@ fn quoted_end(s: &[u8], mut i: usize) -> Option<usize> {
 
 /// _unesc: replace(replace(s, '\"', '"'), '\\', '\'), the two replaces one after the other.
 /// A run of L backslashes loses one when a quote follows, then pairs become one each.
+#[cfg(test)]
 fn unesc<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
     if memchr(b'\\', s).is_none() {
         return s;
     }
     buf.clear();
+    unesc_append(s, buf);
+    &buf[..]
+}
+
+/// unesc of `s`, appended to `out`.
+fn unesc_append(s: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < s.len() {
         if s[i] != b'\\' {
             let e = i + memchr(b'\\', &s[i..]).unwrap_or(s.len() - i);
-            buf.extend_from_slice(&s[i..e]);
+            out.extend_from_slice(&s[i..e]);
             i = e;
             continue;
         }
@@ -421,11 +428,10 @@ fn unesc<'a>(s: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
             l -= 1;
         }
         for _ in 0..(l - l / 2) {
-            buf.push(b'\\');
+            out.push(b'\\');
         }
         i = j;
     }
-    &buf[..]
 }
 
 /// Parse a run of ASCII digits as TRY_CAST(.. AS BIGINT) does (None on overflow).
@@ -516,19 +522,25 @@ fn scan(line: &[u8]) -> Scan {
         prev_bs = c == b'\\';
         i += 1;
     }
-    if high && (std::str::from_utf8(line).is_err() || contains(line, "\u{17f}".as_bytes()) || contains(line, "\u{212a}".as_bytes()) || unicode_space(line)) {
+    if high && !high_chars_ok(line) {
         return Scan { ok: false, quotes, hint };
     }
     Scan { ok: true, quotes, hint }
 }
 
-/// A character Python's `\s` and str.strip() take for whitespace beyond ASCII (the
-/// per-line parser's regexes would split the line there; RE2's and these scans do not).
-fn unicode_space(line: &[u8]) -> bool {
-    match std::str::from_utf8(line) {
-        Err(_) => true,
-        Ok(s) => s.chars().any(|c| {
-            matches!(c, '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+/// The non-ASCII part of a line is valid UTF-8 and has none of: RE2's and Python's two
+/// non-ASCII case folds of ASCII letters (U+017F, U+212A: the secret hint folds them), and
+/// the characters Python's `\s` and str.strip() take for whitespace beyond ASCII (the
+/// per-line parser's regexes would split the line there; these scans would not).
+fn high_chars_ok(line: &[u8]) -> bool {
+    let first = match line.iter().position(|&c| c >= 0x80) {
+        None => return true,
+        Some(k) => k,
+    };
+    match std::str::from_utf8(&line[first..]) {
+        Err(_) => false,
+        Ok(s) => !s.chars().any(|c| {
+            matches!(c, '\u{17f}' | '\u{212a}' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
         }),
     }
 }
@@ -896,9 +908,7 @@ fn unescape_into(s: &[u8], base: usize, arena: &mut Vec<u8>) -> V {
         return V::L(base as u32, (base + s.len()) as u32);
     }
     let st = arena.len();
-    let mut tmp = Vec::new();
-    let out = unesc(s, &mut tmp);
-    arena.extend_from_slice(out);
+    unesc_append(s, arena);
     V::A(st as u32, arena.len() as u32)
 }
 
