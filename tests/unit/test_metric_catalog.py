@@ -155,6 +155,17 @@ def test_emitted_equals_declared() -> None:
             assert tuple(sorted(s.labels)) == tuple(sorted(spec.label_names)), spec.name
 
 
+def test_openmetrics_units_are_the_declared_base_units() -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_om
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+
+    families = {f.name: f for f in parse_om(generate_om(filled_registry()).decode())}
+    for spec in CATALOG:
+        unit = spec.unit if spec.unit in BASE_UNITS else ""
+        assert families[spec.family].unit == unit, spec.name
+        assert families[spec.family].type == spec.type.value, spec.name
+
+
 def test_enumerated_metrics_start_at_zero_for_every_value() -> None:
     registry = CollectorRegistry()
     build_metrics(registry)
