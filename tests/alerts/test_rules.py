@@ -97,6 +97,7 @@ def test_promtool_check_metrics_on_catalog_exposition(promtool: str) -> None:
     m.gauge("regwatch_collector_last_event_age_seconds").labels("registry").set(12)
     m.counter("regwatch_store_errors_total").labels("write").inc()
     m.counter("regwatch_webhook_requests_total").labels("accepted").inc(5)
+    m.counter("regwatch_webhook_events_total").labels("duplicate").inc(2)
     text = generate_latest(registry)
     for spec in CATALOG:  # every declared metric has a sample in what promtool reads
         assert f"\n{spec.name}".encode() in b"\n" + text, spec.name

@@ -98,6 +98,13 @@ def test_drop_and_noise_labels_are_the_events_enums() -> None:
     assert kind.values == tuple(k.value for k in NoiseKind)
 
 
+def test_webhook_outcomes_are_the_receivers() -> None:
+    from regwatch.sources.webhooks import OUTCOMES
+
+    (outcome,) = CATALOG["regwatch_webhook_requests_total"].labels
+    assert outcome.values == tuple(OUTCOMES)
+
+
 def test_the_issue_metrics_are_declared() -> None:
     for name in (
         "regwatch_registry_requests_total",
