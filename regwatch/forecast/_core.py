@@ -59,8 +59,12 @@ def _mad(a: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(a - np.median(a))))
 
 
-def detect_steps(x: np.ndarray, y: np.ndarray) -> Steps:
-    """Find persistent level shifts (imports, cleanups, GC drops) in an hourly series."""
+def detect_steps(x: np.ndarray, y: np.ndarray, known: tuple[float, float] | None = None) -> Steps:
+    """Find persistent level shifts (imports, cleanups, GC drops) in an hourly series.
+
+    ``known`` is (period, drop size) of periodic drops found on a longer series: a backtest
+    replays today's model structure on the past, so it takes the GC schedule from there.
+    """
     n = y.size
     seg = np.zeros(n, dtype=np.int64)
     empty = Steps(seg, np.array([]), np.array([]))
@@ -78,16 +82,49 @@ def detect_steps(x: np.ndarray, y: np.ndarray) -> Steps:
         return empty
     k = _PERSIST
     confirmed: list[int] = []
+    tail: list[int] = []  # large jumps too close to the end to be confirmed yet
     for i in cand:
         post = y[i + 1 : i + 1 + k]
         pre = y[max(0, i + 1 - k) : i + 1]
-        if post.size < 3 or pre.size < 1:
+        if pre.size < 1:
+            continue
+        if post.size < 3:
+            if i + 1 + post.size >= n and bool(
+                np.all(np.sign(post - np.median(pre)) == np.sign(resid[i]))
+            ):
+                tail.append(int(i))
             continue
         shift = float(np.median(post) - np.median(pre))
         if np.sign(shift) == np.sign(resid[i]) and abs(shift) >= 0.5 * thr:
             confirmed.append(int(i))
     if not confirmed:
         return empty
+    steps = _summarise(x, resid, seg, confirmed, known)
+    if tail and steps.period is not None and steps.last_drop is not None:
+        # A drop of the usual size at the usual time is the next GC, even before it is
+        # confirmed: otherwise a forecast made just after a GC starts a whole GC too high.
+        due = steps.last_drop + steps.period
+        fresh = [
+            i
+            for i in tail
+            if resid[i] < 0
+            and abs(float(x[i + 1]) - due) <= 0.1 * steps.period
+            and -resid[i] >= 0.5 * steps.drop_size
+        ]
+        if fresh:
+            seg[:] = 0
+            steps = _summarise(x, resid, seg, confirmed + fresh, known)
+    return steps
+
+
+def _summarise(
+    x: np.ndarray,
+    resid: np.ndarray,
+    seg: np.ndarray,
+    confirmed: list[int],
+    known: tuple[float, float] | None = None,
+) -> Steps:
+    confirmed = sorted(confirmed)
     # Consecutive flagged hours are one event (an import or a GC that takes a few hours).
     events: list[list[int]] = []
     for i in confirmed:
@@ -115,6 +152,10 @@ def detect_steps(x: np.ndarray, y: np.ndarray) -> Steps:
             steps.period = p
             steps.drop_size = float(np.median(ds[-3:]))
             steps.last_drop = float(dt[-1])
+    if known is not None and steps.period is None and drops.any():
+        last = float(times[drops][-1])
+        if end - last <= 1.5 * known[0]:
+            steps.period, steps.drop_size, steps.last_drop = known[0], known[1], last
     periodic = drops & (steps.period is not None)
     recent = times >= end - 14.0
     steps.one_off_recent = int((recent & ~periodic).sum())
@@ -249,7 +290,7 @@ def predict_design(
         k = np.floor((xf - steps.last_drop) / steps.period)
         k0 = np.floor((0.0 - steps.last_drop) / steps.period)
         out = out - steps.drop_size * np.maximum(k - k0, 0.0)
-    return out
+    return np.asarray(out, dtype=float)
 
 
 def slope_of(des: Design, steps: Steps) -> float:

@@ -17,6 +17,7 @@ HOUR_NS = 3_600_000_000_000
 _DIP_FRACTION = 0.03
 _DIP_SIGMAS = 8.0
 _DIP_CONTEXT = 6  # hourly points on each side
+_TAIL_FRACTION = 0.75
 
 
 @dataclass
@@ -91,7 +92,11 @@ def _drop_transient_dips(values: np.ndarray) -> np.ndarray:
     sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) if diffs.size else 0.0
     thr = np.maximum(_DIP_FRACTION * np.abs(ref), _DIP_SIGMAS * sigma)
     dip = both & (values < ref - thr)
-    keep[dip] = False
+    # The last hours have no "after" yet: a reading far below the level before them is held
+    # back (a partial scan, most likely) until three later hours confirm it as a real drop.
+    n_after = np.minimum(k, n - 1 - np.arange(n))
+    tail = (n_after < 3) & ~np.isnan(before) & (values < _TAIL_FRACTION * before)
+    keep[dip | tail] = False
     return keep
 
 
@@ -111,7 +116,9 @@ def prepare(history: Any) -> Prepared:
         try:
             history = pd.Series(history)
         except (TypeError, ValueError):
-            return Prepared(empty, None, now, [f"history is not a series ({type(history).__name__})"])
+            return Prepared(
+                empty, None, now, [f"history is not a series ({type(history).__name__})"]
+            )
     raw_points = int(history.size)
     if raw_points == 0:
         return Prepared(empty, None, now, notes + ["the history is empty"])
@@ -119,7 +126,9 @@ def prepare(history: Any) -> Prepared:
     if idx is None:
         return Prepared(empty, None, now, notes + ["the index is not made of times"], raw_points)
     try:
-        vals = pd.to_numeric(pd.Series(np.asarray(history.to_numpy(), dtype=object)), errors="coerce")
+        vals = pd.to_numeric(
+            pd.Series(np.asarray(history.to_numpy(), dtype=object)), errors="coerce"
+        )
         v = np.asarray(vals.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     except (TypeError, ValueError):
         return Prepared(empty, None, now, notes + ["the values are not numbers"], raw_points)
@@ -144,7 +153,7 @@ def prepare(history: Any) -> Prepared:
     last_sample = pd.Timestamp(int(t[-1]), tz="UTC")
     # Hourly medians: duplicates, irregular sampling and isolated partial scans all fold here.
     bins = t // HOUR_NS
-    uniq, start = np.unique(bins, return_index=True)
+    uniq = np.unique(bins)
     if uniq.size != t.size:
         s = pd.Series(v).groupby(bins).median()
         hv = s.to_numpy(dtype="float64")

@@ -15,13 +15,17 @@ import numpy as np
 import pandas as pd
 
 
-def _window(times_ns: np.ndarray, values: np.ndarray, t_ns: int, range_ns: int) -> tuple[np.ndarray, np.ndarray]:
+def _window(
+    times_ns: np.ndarray, values: np.ndarray, t_ns: int, range_ns: int
+) -> tuple[np.ndarray, np.ndarray]:
     lo = int(np.searchsorted(times_ns, t_ns - range_ns, side="right"))
     hi = int(np.searchsorted(times_ns, t_ns, side="right"))
     return times_ns[lo:hi], values[lo:hi]
 
 
-def linear_regression(times_ns: np.ndarray, values: np.ndarray, intercept_ns: int) -> tuple[float, float]:
+def linear_regression(
+    times_ns: np.ndarray, values: np.ndarray, intercept_ns: int
+) -> tuple[float, float]:
     """Prometheus ``linearRegression``: (slope per second, intercept at ``intercept_ns``)."""
     if values.size and np.all(values == values[0]):
         if math.isinf(float(values[0])):
@@ -42,13 +46,13 @@ def predict_linear(
     history: pd.Series, at: pd.Timestamp, range_: pd.Timedelta, horizon: pd.Timedelta
 ) -> float | None:
     """``predict_linear(history[range_], horizon)`` evaluated at ``at`` (None: no result)."""
-    t = history.index.asi8
+    t = pd.DatetimeIndex(history.index).as_unit("ns").asi8
     v = history.to_numpy(dtype="float64")
     wt, wv = _window(t, v, int(pd.Timestamp(at).value), int(pd.Timedelta(range_).value))
     if wv.size < 2:
         return None
     slope, intercept = linear_regression(wt, wv, int(pd.Timestamp(at).value))
-    return slope * pd.Timedelta(horizon).total_seconds() + intercept
+    return float(slope * pd.Timedelta(horizon).total_seconds() + intercept)
 
 
 def predict_linear_fit(

@@ -23,10 +23,15 @@ UNPREDICTABLE = "unpredictable"
 STATUSES = (OK, NOT_ENOUGH_DATA, UNPREDICTABLE)
 
 DAY = pd.Timedelta(days=1)
+DEFAULT_HORIZON = pd.Timedelta(days=30)
+DEFAULT_MAX_HORIZON = pd.Timedelta(days=90)
 _MIN_POINTS = 12  # hourly points
 _MIN_SPAN_DAYS = 0.5
 _BACKTEST_HORIZONS = np.array([1 / 24, 6 / 24, 1.0, 3.0, 7.0, 14.0, 30.0])
-_MAX_ORIGINS = 12
+# Backtest origins, days before the last sample: dense near the end, where the regime is now.
+_ORIGINS_BACK = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0, 45.0)
+_RECENCY_DAYS = 10.0
+_SIMPLER = 1.15  # a trend without curvature wins unless the curve is 15% better
 _UNPREDICTABLE_WIDTH = 0.5  # 7-day half-width above this share of the level
 _UNPREDICTABLE_STEPS = 5  # one-off level shifts within 14 days
 
@@ -103,9 +108,17 @@ def _crossing_result(
     try:
         thr = float(threshold_bytes)
     except (TypeError, ValueError):
-        return {**base, "status": "bad threshold", "reason": f"threshold {threshold_bytes!r} is not a number"}
+        return {
+            **base,
+            "status": "bad threshold",
+            "reason": f"threshold {threshold_bytes!r} is not a number",
+        }
     if not math.isfinite(thr):
-        return {**base, "status": "bad threshold", "reason": f"threshold {threshold_bytes!r} is not finite"}
+        return {
+            **base,
+            "status": "bad threshold",
+            "reason": f"threshold {threshold_bytes!r} is not finite",
+        }
     if fc.status != OK:
         return {**base, "status": fc.status, "reason": fc.reason}
     now = fc.now if fc.now is not None else fc.last_sample
@@ -197,7 +210,9 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
 
         cfg, errors = self._select(x, ys, hour, dow)
         steps = _core.detect_steps(x, ys)
-        des = _core.fit_config(cfg, x, ys, hour, dow, steps, final=True) if cfg is not None else None
+        des = (
+            _core.fit_config(cfg, x, ys, hour, dow, steps, final=True) if cfg is not None else None
+        )
         if des is None:
             cfg = _core.Config(3.0, "flat")
             des = _core.fit_config(cfg, x, ys, hour, dow, steps, final=True)
@@ -226,7 +241,7 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
                 "level at 7 days: the fit is too poor to forecast",
             )
         else:
-            why = f"{cfg.describe()}" + (
+            why = (cfg.describe() if cfg is not None else "flat") + (
                 f", GC/retention drops every {steps.period:.1f} d" if steps.period else ""
             )
             self._set_status(OK, why)
@@ -245,32 +260,52 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
 
     def _select(
         self, x: np.ndarray, ys: np.ndarray, hour: np.ndarray, dow: np.ndarray
-    ) -> tuple[_core.Config | None, dict[_core.Config, list[tuple[float, float]]]]:
-        """Walk-forward backtests inside the history: pick a candidate, keep its errors."""
+    ) -> tuple[_core.Config | None, dict[_core.Config, list[tuple[float, float, float]]]]:
+        """Walk-forward backtests inside the history: pick a candidate, keep its errors.
+
+        Origins are denser near the end (0.5 d to 45 d back), and each error is weighted by
+        how recent its target is, so that a change of growth rate is followed within days.
+        Errors whose target lies across a one-off step of the full history (an import or a
+        cleanup, which no trend can foresee) are left out; periodic GC drops are modelled
+        and stay in.
+        """
         span = float(x[-1] - x[0])
         min_train = max(0.25, min(1.0, span / 2))
         first = float(x[0]) + min_train
-        step = max(0.5, (0.0 - first) / _MAX_ORIGINS)
-        origins = [-(k + 1) * step for k in range(_MAX_ORIGINS)]
-        origins = [o for o in origins if o >= first]
+        origins = [-o for o in _ORIGINS_BACK if -o >= first]
         if not origins and -0.25 >= first:
             origins = [max(first, -0.5)]
-        errors: dict[_core.Config, list[tuple[float, float]]] = {c: [] for c in _core.CANDIDATES}
+        full_steps = _core.detect_steps(x, ys)
+        periodic = full_steps.period is not None
+        known = (full_steps.period, full_steps.drop_size) if full_steps.period is not None else None
+        one_off = (
+            full_steps.times[~((full_steps.sizes < 0) & periodic)]
+            if full_steps.times.size
+            else full_steps.times
+        )
+        errors: dict[_core.Config, list[tuple[float, float, float]]] = {
+            c: [] for c in _core.CANDIDATES
+        }
         for o in origins:
             past = x <= o
             xp = x[past] - o
             yp = ys[past]
-            steps = _core.detect_steps(xp, yp)
+            steps = _core.detect_steps(xp, yp, known)
+            if known is not None and steps.period is None:
+                continue  # no GC seen yet at this origin: today's model cannot be replayed
             targets = []
             for h in _BACKTEST_HORIZONS:
                 j = int(np.searchsorted(x, o + h))
                 best = None
                 for jj in (j - 1, j):
-                    if 0 <= jj < x.size and abs(x[jj] - (o + h)) <= 1.01 / 24:
-                        if best is None or abs(x[jj] - (o + h)) < abs(x[best] - (o + h)):
-                            best = jj
-                if best is not None and x[best] > o:
-                    targets.append((float(h), best))
+                    near = 0 <= jj < x.size and abs(x[jj] - (o + h)) <= 1.01 / 24
+                    if near and (best is None or abs(x[jj] - (o + h)) < abs(x[best] - (o + h))):
+                        best = jj
+                if best is None or x[best] <= o:
+                    continue
+                if one_off.size and np.any((one_off > o) & (one_off <= x[best] + 1e-9)):
+                    continue
+                targets.append((float(h), best))
             if not targets:
                 continue
             idx = np.array([b for _, b in targets])
@@ -281,34 +316,41 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
                     continue
                 pred = _core.predict_design(des, steps, xf, hour[idx], dow[idx])
                 for (h, _), p, j in zip(targets, pred, idx):
-                    errors[cfg].append((h, float(ys[j] - p)))
+                    age = -float(x[j])
+                    errors[cfg].append((h, float(ys[j] - p), math.exp(-age / _RECENCY_DAYS)))
         scored = []
         for cfg, errs in errors.items():
             if not errs:
                 continue
-            by_h: dict[float, list[float]] = {}
-            for h, e in errs:
-                by_h.setdefault(h, []).append(abs(e) / math.sqrt(h))
-            score = float(np.mean([np.median(v) for v in by_h.values()]))
-            scored.append((score, len(by_h), cfg))
+            by_h: dict[float, list[tuple[float, float]]] = {}
+            for h, e, w in errs:
+                by_h.setdefault(h, []).append((abs(e) / math.sqrt(h), w))
+            per_h = []
+            for v in by_h.values():
+                a = np.array(v)
+                per_h.append(float(np.sum(a[:, 0] * a[:, 1]) / max(np.sum(a[:, 1]), 1e-300)))
+            scored.append((float(np.mean(per_h)), len(by_h), cfg))
         if not scored:
             return None, errors
         most = max(n for _, n, _ in scored)
         # Compare on the candidates that could be tested at every horizon available.
         pool = [s for s in scored if s[1] == most]
         pool.sort(key=lambda s: (s[0], _core.CANDIDATES.index(s[2])))
-        return pool[0][2], errors
+        # A curve extrapolates wildly when wrong: take it only when it is clearly better.
+        best = pool[0][0]
+        simple = [p for p in pool if p[2].shape != "quadratic" and p[0] <= _SIMPLER * best]
+        return (simple[0] if simple else pool[0])[2], errors
 
     def _widths(
         self,
-        errors: dict[_core.Config, list[tuple[float, float]]],
+        errors: dict[_core.Config, list[tuple[float, float, float]]],
         des: _core.Design,
         level: float,
     ) -> dict[float, float]:
         cfg = self.config_
         errs = errors.get(cfg, []) if cfg is not None else []
         by_h: dict[float, list[float]] = {}
-        for h, e in errs:
+        for h, e, _w in errs:
             by_h.setdefault(h, []).append(abs(e))
         widths: dict[float, float] = {}
         for h, v in sorted(by_h.items()):
@@ -339,26 +381,34 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
         inside = np.interp(h, xs, wv)
         beyond = ws[-1] * h / hs[-1]
         w = np.where(h <= hs[-1], inside, beyond)
-        return np.maximum(w, floor)
+        return np.asarray(np.maximum(w, floor), dtype=float)
 
     # -- prediction ----------------------------------------------------------------------
-    def predict(self, horizon: Any = pd.Timedelta(days=30)) -> Forecast:
+    def predict(self, horizon: Any = DEFAULT_HORIZON) -> Forecast:
         status = getattr(self, "status_", None)
         if status is None:
             return Forecast(
-                _empty_series(), _empty_series(), _empty_series(), self._level(),
-                NOT_ENOUGH_DATA, "the forecaster is not fitted: call fit(series) first",
+                _empty_series(),
+                _empty_series(),
+                _empty_series(),
+                self._level(),
+                NOT_ENOUGH_DATA,
+                "the forecaster is not fitted: call fit(series) first",
             )
-        base = dict(
-            level=self._level(),
-            now=self.now_,
-            last_sample=self.last_sample_,
-            notes=self.notes_,
-        )
+        base: dict[str, Any] = {
+            "level": self._level(),
+            "now": self.now_,
+            "last_sample": self.last_sample_,
+            "notes": self.notes_,
+        }
         if self.design_ is None or self.steps_ is None:
             return Forecast(
-                _empty_series(), _empty_series(), _empty_series(),
-                status=status, reason=self.reason_, **base,  # type: ignore[arg-type]
+                _empty_series(),
+                _empty_series(),
+                _empty_series(),
+                status=status,
+                reason=self.reason_,
+                **base,
             )
         try:
             hz = pd.Timedelta(horizon)
@@ -366,14 +416,27 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
                 raise ValueError
         except (TypeError, ValueError):
             return Forecast(
-                _empty_series(), _empty_series(), _empty_series(),
-                status=NOT_ENOUGH_DATA, reason=f"horizon {horizon!r} is not a duration",
-                **base,  # type: ignore[arg-type]
+                _empty_series(),
+                _empty_series(),
+                _empty_series(),
+                status=NOT_ENOUGH_DATA,
+                reason=f"horizon {horizon!r} is not a duration",
+                **base,
             )
         hz = max(hz, pd.Timedelta(0))
         hz = min(hz, pd.Timedelta(days=3650))
-        start = self.last_sample_.value
-        end = self.now_.value + hz.value
+        last, now = self.last_sample_, self.now_
+        if last is None or now is None:
+            return Forecast(
+                _empty_series(),
+                _empty_series(),
+                _empty_series(),
+                status=NOT_ENOUGH_DATA,
+                reason="no usable sample",
+                **base,
+            )
+        start = last.value
+        end = now.value + hz.value
         grid = np.arange(start, end + 1, HOUR_NS, dtype=np.int64)
         if grid[-1] != end:
             grid = np.append(grid, end)
@@ -404,7 +467,7 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
             reason=self.reason_,
             growth_per_day=self.growth_per_day_,
             model=model,
-            **base,  # type: ignore[arg-type]
+            **base,
         )
 
 
@@ -414,7 +477,7 @@ def _normal_quantile(p: float) -> float:
     return NormalDist().inv_cdf(min(max(p, 1e-9), 1 - 1e-9))
 
 
-def forecast(history: Any, horizon: Any = pd.Timedelta(days=30), level: float = 0.9) -> Forecast:
+def forecast(history: Any, horizon: Any = DEFAULT_HORIZON, level: float = 0.9) -> Forecast:
     """Forecast bytes used from ``history`` up to ``now + horizon``.
 
     ``history`` is a pandas Series of bytes used indexed by tz-aware UTC timestamps;
@@ -425,15 +488,19 @@ def forecast(history: Any, horizon: Any = pd.Timedelta(days=30), level: float = 
         return Forecaster(level=level).fit(history).predict(horizon)
     except Exception as exc:  # noqa: BLE001 - the contract is "never raise on odd input"
         return Forecast(
-            _empty_series(), _empty_series(), _empty_series(), level,
-            NOT_ENOUGH_DATA, f"the history could not be read ({type(exc).__name__}: {exc})",
+            _empty_series(),
+            _empty_series(),
+            _empty_series(),
+            level,
+            NOT_ENOUGH_DATA,
+            f"the history could not be read ({type(exc).__name__}: {exc})",
         )
 
 
 def time_to_threshold(
     history: Any,
     threshold_bytes: float,
-    max_horizon: Any = pd.Timedelta(days=90),
+    max_horizon: Any = DEFAULT_MAX_HORIZON,
     level: float = 0.9,
 ) -> None | dict[str, Any]:
     """When usage will reach ``threshold_bytes``, looking at most ``max_horizon`` past now.
@@ -454,7 +521,10 @@ def time_to_threshold(
             raise ValueError
     except (TypeError, ValueError):
         return {
-            "eta": None, "lower": None, "upper": None, "status": NOT_ENOUGH_DATA,
+            "eta": None,
+            "lower": None,
+            "upper": None,
+            "status": NOT_ENOUGH_DATA,
             "reason": f"max_horizon {max_horizon!r} is not a duration",
         }
     fc = forecast(history, hz, level=level)
