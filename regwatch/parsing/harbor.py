@@ -433,6 +433,7 @@ class HarborParser:
         self.hosts: set[str] = set()
         self.prefixed = False
         self._cur_prefix: tuple[int, int, int, int, int] | None = None
+        self._learned_at: tuple[int, ...] = ()
 
     sniff = staticmethod(sniff)
 
@@ -622,10 +623,13 @@ class HarborParser:
         self._last_ts = ts
         if self.ref is None:
             self.ref = ts
-        if self._cur_prefix is not None:
-            learned = _host_offset(self._cur_prefix, ts)
+        prefix = self._cur_prefix
+        if prefix is not None and (self.offset is None or prefix[:3] != self._learned_at):
+            # once per hour of log is enough (zones change on the hour), and cheap
+            learned = _host_offset(prefix, ts)
             if learned is not None:
                 self.offset = learned
+                self._learned_at = prefix[:3]
         try:
             local = ts.astimezone(self._tz())
         except (ValueError, OverflowError):
