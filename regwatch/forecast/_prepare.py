@@ -7,6 +7,7 @@ nothing usable is left, an empty series that the model reports as "not enough da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,12 @@ class Prepared:
 
 
 def _to_utc_index(index: Any, notes: list[str]) -> pd.DatetimeIndex | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns while guessing a format; we report NaT
+        return _to_utc_index_quiet(index, notes)
+
+
+def _to_utc_index_quiet(index: Any, notes: list[str]) -> pd.DatetimeIndex | None:
     try:
         if isinstance(index, pd.DatetimeIndex):
             idx = index
@@ -78,8 +85,6 @@ def _drop_transient_dips(values: np.ndarray) -> np.ndarray:
     padded = np.concatenate([np.full(k, np.nan), values, np.full(k, np.nan)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, k)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             meds = np.nanmedian(windows, axis=1)
