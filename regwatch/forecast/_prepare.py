@@ -6,8 +6,8 @@ nothing usable is left, an empty series that the model reports as "not enough da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -84,10 +84,9 @@ def _drop_transient_dips(values: np.ndarray) -> np.ndarray:
     k = _DIP_CONTEXT
     padded = np.concatenate([np.full(k, np.nan), values, np.full(k, np.nan)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, k)
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            meds = np.nanmedian(windows, axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        meds = np.nanmedian(windows, axis=1)
     before = meds[:n]  # window ending just before i
     after = meds[k + 1 : k + 1 + n]  # window starting just after i
     ref = np.fmin(before, after)

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from regwatch.forecast import (  # noqa: E402
+from regwatch.forecast import (
     NOT_ENOUGH_DATA,
     OK,
     STATUSES,
@@ -21,7 +21,7 @@ from regwatch.forecast import (  # noqa: E402
     forecast,
     time_to_threshold,
 )
-from regwatch.forecast.baselines import predict_linear  # noqa: E402
+from regwatch.forecast.baselines import predict_linear
 
 GB = 1e9
 TB = 1e12
