@@ -6,12 +6,14 @@ Only ``regwatch.cli`` turns them into exit codes.
     RegwatchError
     ├── ConfigError            bad YAML, unknown keys or values (exit 2)
     │   ├── UnknownFormat      a --format / parser name that is not registered
-    │   └── BadTime            a --since/--until value that is neither ISO-8601 nor relative
+    │   ├── BadTime            a --since/--until value that is neither ISO-8601 nor relative
+    │   └── CatalogError       a bad metric catalog (regwatch.metrics.catalog)
     ├── InputError             a path that cannot be read (exit 3)
     ├── StoreError             anything the store cannot do (exit 4)
     │   ├── StoreUnavailable   the store cannot be reached right now (retryable)
     │   └── StoreCorrupt       the store's files cannot be read back
-    └── CheckpointError        the checkpoint file cannot be read or written (exit 5)
+    ├── CheckpointError        the checkpoint file cannot be read or written (exit 5)
+    └── WebhookError           a webhook body that cannot be read (regwatch.sources.webhooks)
 """
 
 from __future__ import annotations
