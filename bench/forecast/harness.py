@@ -345,7 +345,7 @@ def render(
     L.append("|---|---|---:|---:|---:|---:|---|")
     for r in results:
         ps = summary["per_scenario"][r["name"]]
-        cells = [" / ".join(f"{ps[(m, h)]:.1f}" for h in HORIZONS) for m in METHODS]
+        cells = [" / ".join(f"{ps[(m, h)]:.2f}" for h in HORIZONS) for m in METHODS]
         st = ", ".join(
             f"{k} {v}" for k, v in sorted(summary["per_scenario_status"][r["name"]].items())
         )

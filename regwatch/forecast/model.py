@@ -338,7 +338,10 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
         pool.sort(key=lambda s: (s[0], _core.CANDIDATES.index(s[2])))
         # A curve extrapolates wildly when wrong: take it only when it is clearly better.
         best = pool[0][0]
+        # Among trends as good as the best, the flat one, else the longest window: the least
+        # variance when the differences are noise.
         simple = [p for p in pool if p[2].shape != "quadratic" and p[0] <= _SIMPLER * best]
+        simple.sort(key=lambda p: (p[2].shape != "flat", -p[2].window_days))
         return (simple[0] if simple else pool[0])[2], errors
 
     def _widths(
