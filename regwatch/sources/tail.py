@@ -36,6 +36,7 @@ starts with a timestamp). See docs/tailing.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob as _glob
 import os
 import re
@@ -143,6 +144,10 @@ class _PRead:
         return got
 
 
+class _Transient(Exception):
+    """A file could not be read this poll because it was renamed meanwhile."""
+
+
 @dataclass
 class _Gz:
     stamp: tuple[int, int]
@@ -176,6 +181,8 @@ class _Inode:
     fp_size: int = 0
     gzs: _Gz | None = None
     changed_at: float = 0.0
+    unresolved: bool = False  # this poll could not fingerprint it for a transient reason (a rename race)
+    found: tuple[Fingerprint, int | None] | None = None  # the checkpoint's answer for fp
 
     def close(self) -> None:
         if self.fd is not None:
@@ -206,6 +213,7 @@ class _Lineage:
 
 
 _NUMBER = re.compile(r"\d+")
+_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 def _age(ino: _Inode) -> tuple[int, int, int]:
@@ -273,8 +281,11 @@ class Tailer:
         for ino in self._inodes.values():
             if ino.fp is not None:
                 groups.setdefault(str(ino.fp), []).append(ino)
-        self._adopt(groups, first)
-        chunks = self._read_all(groups, now)
+        # a family with a file that could not be identified now waits for the next poll:
+        # reading its newer files first would put their lines before older ones
+        blocked = {ino.origin for ino in self._inodes.values() if ino.in_scan and ino.unresolved}
+        self._adopt(groups, first, blocked)
+        chunks = self._read_all(groups, now, blocked)
         self._tidy(groups, now)
         return chunks
 
@@ -429,6 +440,9 @@ class Tailer:
             return False
         try:
             fd = os.open(ino.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            ino.unresolved = True  # renamed or deleted since the scan
+            return False
         except OSError as exc:
             self._problem(
                 "unreadable",
@@ -440,12 +454,14 @@ class Tailer:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != ino.key:  # the name moved to another file since the scan
             os.close(fd)
+            ino.unresolved = True
             return False
         self._reported.discard(("unreadable", f"{ino.path}:{ino.key}"))
         ino.fd = fd
         return True
 
     def _refresh_fp(self, ino: _Inode) -> None:
+        ino.unresolved = False
         stamp = (ino.size, ino.mtime)
         if ino.fp_stamp == stamp:
             return
@@ -476,11 +492,15 @@ class Tailer:
                 ino.fd = None
         try:
             if ino.gz:
-                reader = _GzipReader(ino.path)
+                try:
+                    reader = _GzipReader(ino.path)
+                except FileNotFoundError:
+                    ino.fp_stamp, ino.unresolved = None, True
+                    return
                 try:
                     st = os.fstat(reader._fh.fileno())
                     if (st.st_dev, st.st_ino) != ino.key:
-                        ino.fp_stamp = None
+                        ino.fp_stamp, ino.unresolved = None, True
                         return
                     data, cut, settled = _identity_head(reader)
                 finally:
@@ -495,12 +515,54 @@ class Tailer:
         if settled:
             ino.fp = Fingerprint(_hash(data[:cut]), ino.path, bool(ino.gz), cut, True, _hash(data[:FINGERPRINT_BYTES]))
 
+    @contextlib.contextmanager
+    def _pinned(self, ino: _Inode) -> Iterator[str | None]:
+        """A path that names this very file while the block runs (``/proc/self/fd/N``), so
+        that the checkpoint's reads of it cannot meet another file renamed to its name
+        meanwhile; None (and ``unresolved``) when it cannot be opened now."""
+        fd, opened = ino.fd, False
+        if fd is None:
+            try:
+                fd = os.open(ino.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                ino.unresolved = True
+                yield None
+                return
+            opened = True
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != ino.key:
+                os.close(fd)
+                ino.unresolved = True
+                yield None
+                return
+        try:
+            yield f"/proc/self/fd/{fd}" if _PROC_FD else ino.path
+        finally:
+            if opened:
+                os.close(fd)
+
+    def _find(self, ino: _Inode) -> int | None:
+        """The checkpoint offset of this file's lineage, or None."""
+        assert ino.fp is not None
+        if ino.found is not None and ino.found[0] is ino.fp:
+            return ino.found[1]
+        with self._pinned(ino) as path:
+            if path is None:
+                return None
+            real, ino.fp.path = ino.fp.path, path
+            try:
+                off = self.checkpoint.find(ino.fp)
+            finally:
+                ino.fp.path = real
+        ino.found = (ino.fp, off)
+        return off
+
     def _has_file(self, key: str) -> bool:
         return any(ino.fp is not None and str(ino.fp) == key for ino in self._inodes.values())
 
     # -- lineages --------------------------------------------------------------------
 
-    def _adopt(self, groups: dict[str, list[_Inode]], first: bool) -> None:
+    def _adopt(self, groups: dict[str, list[_Inode]], first: bool, blocked: set[str]) -> None:
         """Lineages for the fingerprints seen for the first time: those the checkpoint
         knows (any file); new ones with a file a glob matches; and rotated copies of
         content never seen that were modified after their glob was first followed (a
@@ -512,18 +574,24 @@ class Tailer:
                 continue
             best: tuple[int, _Inode] | None = None
             for ino in inos:
-                assert ino.fp is not None
-                off = self.checkpoint.find(ino.fp)
+                off = self._find(ino)
                 if off is not None and (best is None or off > best[0]):
                     best = (off, ino)
+            if any(i.unresolved for i in inos):
+                continue  # decided at the next poll, when each of its files could be checked
             live = [i for i in inos if i.live]
             if best is not None:
                 off, src = best
                 assert src.fp is not None
                 lin = _Lineage(src.fp, (live[0] if live else src).origin, 0, off, off, src.path)
-                before = window(src.path, bool(src.gz), off, ANCHOR_BYTES) if off else b""
-                lin.buf, lin.buf_start = bytearray(before or b""), off - len(before or b"")
+                before = b""
+                if off:
+                    with self._pinned(src) as path:
+                        before = (window(path, bool(src.gz), off, ANCHOR_BYTES) if path else None) or b""
+                lin.buf, lin.buf_start = bytearray(before), off - len(before)
                 rank = 0
+            elif any(i.origin in blocked for i in inos):
+                continue  # an older file of its family is not identified yet: it may come first
             elif live:
                 src = max(live, key=lambda i: i.size)
                 assert src.fp is not None
@@ -578,12 +646,22 @@ class Tailer:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _read_all(self, groups: dict[str, list[_Inode]], now: float) -> list[Chunk]:
+    def _read_all(self, groups: dict[str, list[_Inode]], now: float, blocked: set[str]) -> list[Chunk]:
         if self.uncommitted() >= self.config.max_uncommitted:
             return []
         families: dict[str, list[_Lineage]] = {}
         for lin in self._lineages.values():
-            families.setdefault(lin.family, []).append(lin)
+            if lin.family not in blocked:
+                families.setdefault(lin.family, []).append(lin)
+
+        def oldest_first(lin: _Lineage) -> tuple[tuple[int, int, int], int]:
+            # where its files are now; one only read through its fd (renamed out of the
+            # names or deleted) is the oldest, unless a copy of it is still among them
+            # (a .1 replaced by its .1.gz)
+            inos = groups.get(str(lin.fp), [])
+            ages = [_age(i) for i in inos if i.in_scan]
+            return min(ages, default=(-1, 0, 0)), lin.seq
+
         order = sorted(families)
         if order:
             self._turn = (self._turn + 1) % len(order)
@@ -591,7 +669,7 @@ class Tailer:
         budget = self.config.max_bytes
         chunks: list[Chunk] = []
         for fam in order:
-            for lin in sorted(families[fam], key=lambda lin: lin.seq):
+            for lin in sorted(families[fam], key=oldest_first):
                 if budget <= 0:
                     return chunks
                 chunk, more = self._read(lin, groups.get(str(lin.fp), []), budget, now)
@@ -627,7 +705,10 @@ class Tailer:
             return self._emit(lin, ino, data, len(data) >= avail, now)
         for ino in inos:
             if ino.gz:
-                got = self._read_gz(lin, ino, budget)
+                try:
+                    got = self._read_gz(lin, ino, budget)
+                except _Transient:
+                    return None, True  # may hold more: the family's newer lineages wait
                 if got is not None:
                     data, at_end, cut = got
                     return self._emit(lin, ino, data, at_end, now, cut)
@@ -667,16 +748,19 @@ class Tailer:
             return None
         if g.reader is None or g.pos - len(g.carry) != lin.offset:
             g.close()
-            g.carry = b""
+            g.carry, g.pos = b"", 0
             k = min(CHECK_BYTES, lin.offset - lin.buf_start)
             try:
                 g.reader = _GzipReader(ino.path)
                 st = os.fstat(g.reader._fh.fileno())
                 if (st.st_dev, st.st_ino) != ino.key:
                     g.close()
-                    return None
+                    raise _Transient  # renamed since the scan: its name is another file's now
                 skipped = self._gz_skip(g, lin.offset - k)
                 head = self._gz_take(g, k) if skipped else b""
+            except FileNotFoundError:
+                g.close()
+                raise _Transient from None
             except OSError:
                 g.close()
                 return None
