@@ -1604,6 +1604,9 @@ fn parse_app<'a>(line: &'a [u8], sc: &'a mut Scratch, json: bool) -> Option<Row<
     };
     let time_v = get(F_TIME)?;
     let status_i = int_field(f.v[F_STATUS], line, arena, 9).ok()?;
+    if status_i.map_or(false, |v| v.unsigned_abs() > 999_999_999) {
+        return None; // a JSON status past what an Int32 column holds
+    }
     // a text value goes through float() in _int: exact up to 15 digits
     let written_i = int_field(f.v[F_WRITTEN], line, arena, 15).ok()?;
     let trace_ns = match f.v[F_TRACE] {

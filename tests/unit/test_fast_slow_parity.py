@@ -208,6 +208,10 @@ EDGE = [
     '"http.response.status":"200","time":"2026-03-02T08:00:00Z"}',
     '{"http.request.method":"GET","http.request.uri":"/v2/a/manifests/x","msg":"response completed","time":"2026-03-02T08:00:00Z"}',
     '{"level":"info","msg":"x","time":"2026-03-02T08:00:00Z","msg":"authorized request"}',
+    '{"http.request.method":"GET","http.request.uri":"/v2/","level":"info","msg":"response completed",'
+    '"http.response.status":4294967496,"http.response.written":-5,"time":"2026-03-02T08:00:00Z"}',
+    '{"http.request.method":"GET","http.request.uri":"/v2/","level":"info","msg":"response completed",'
+    '"http.response.status":-401,"http.response.written":123456789012345678,"time":"2026-03-02T08:00:00Z"}',
     '{"level":"info","msg":"a \\ud83d\\ude00 \\u00e9","time":"2026-03-02T08:00:00Z"}',
     '{"level":"info","msg":"a","time":"2026-03-02T08:00:00Z"} x',
     ' {"level":"info","msg":"a","time":"2026-03-02T08:00:00Z"}',
