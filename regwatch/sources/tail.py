@@ -334,7 +334,8 @@ class Tailer:
         return sum(lin.offset - lin.committed for lin in self._lineages.values())
 
     def open_files(self) -> int:
-        return sum(1 for ino in self._inodes.values() if ino.fd is not None)
+        """Files held open now (plain files by fd, gzip files by their reader)."""
+        return sum(1 for i in self._inodes.values() if i.fd is not None or (i.gzs is not None and i.gzs.reader is not None))
 
     def close(self) -> None:
         for ino in self._inodes.values():
@@ -755,12 +756,16 @@ class Tailer:
                 st = os.fstat(g.reader._fh.fileno())
                 if (st.st_dev, st.st_ino) != ino.key:
                     g.close()
-                    raise _Transient  # renamed since the scan: its name is another file's now
+                    if ino.in_scan:
+                        raise _Transient  # renamed since the scan: its name is another file's now
+                    return None
                 skipped = self._gz_skip(g, lin.offset - k)
                 head = self._gz_take(g, k) if skipped else b""
             except FileNotFoundError:
                 g.close()
-                raise _Transient from None
+                if ino.in_scan:
+                    raise _Transient from None  # renamed since the scan (.1.gz → .2.gz)
+                return None
             except OSError:
                 g.close()
                 return None
@@ -880,17 +885,30 @@ class Tailer:
     def _tidy(self, groups: dict[str, list[_Inode]], now: float) -> None:
         for key, ino in list(self._inodes.items()):
             lin = self._lineages.get(str(ino.fp)) if ino.fp is not None else None
-            drained = lin is None or lin.offset >= ino.size or lin.partial_at == lin.offset
+            if lin is None:
+                drained = True
+            elif ino.gz:
+                g = ino.gzs
+                drained = g is not None and g.end is not None and lin.offset >= g.end
+            else:
+                drained = lin.offset >= ino.size
+            drained = drained or (lin is not None and lin.partial_at == lin.offset)
+            idle = now - ino.changed_at >= self.config.close_inactive
             if ino.in_scan:
-                if lin is None and not ino.live and ino.fd is not None:
-                    ino.close()  # an old copy of nothing followed: no fd kept
+                if lin is None and not ino.live:
+                    ino.close()  # an old copy of nothing followed: nothing kept open
+                elif drained and ino.gz and ino.gzs is not None:
+                    ino.gzs.close()  # read to its end (which it remembers): reopened if it changes
+                elif drained and not ino.live and idle and ino.fd is not None:
+                    os.close(ino.fd)  # a rotated copy read to its end: reopened by name if it changes
+                    ino.fd = None
                 continue
-            gone = ino.fd is None or ino.nlink == 0 or now - ino.changed_at >= self.config.close_inactive
-            if drained and gone:
-                ino.close()
+            if ino.gz or ino.fd is None or (drained and (ino.nlink == 0 or idle)):
+                ino.close()  # a gzip file is reopened by name only: gone with it
                 del self._inodes[key]
+        present = {str(i.fp) for i in self._inodes.values() if i.fp is not None}
         for fp_key, lin in list(self._lineages.items()):
-            if not self._has_file(fp_key) and lin.committed >= lin.offset:
+            if fp_key not in present and lin.committed >= lin.offset:
                 if lin.offset < lin.seen_size:
                     self._problem(
                         "lost",
