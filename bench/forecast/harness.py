@@ -10,9 +10,12 @@ method sees only the samples scraped up to ``o`` and forecasts. Scores:
   divisor for every method, so ratios of geometric means do not depend on it);
 - time-to-85% error: |predicted crossing - true crossing| (days) at evaluation times 0-30 days
   before the true crossing, and the share of those times with no predicted crossing;
-- alerts: a rule (threshold T, lead L) fires at ``o`` when
-  ours: the earliest plausible crossing (``lower`` of time_to_threshold) is at most ``o + L``;
-  predict_linear: ``predict_linear(range, L) >= T``; last value: the last sample >= T.
+- alerts: a rule (threshold T, lead L) is evaluated at every evaluation time, ``s`` days
+  apart (0.5 d; 0.25 d for short_history), and looks ``L + s`` ahead, so that a forecaster
+  that is exactly right fires at least L before the crossing; it fires at ``o`` when
+  ours: the earliest plausible crossing (``lower`` of time_to_threshold) is at most
+  ``o + L + s``; predict_linear: ``predict_linear(range, L + s) >= T``; last value: the last
+  sample >= T.
   A true crossing at ``c`` is alerted in time at lead L when the rule fires at an evaluation
   time in ``[c - 2L, c - L]``; a firing at ``o`` is false when the truth does not reach T by
   ``o + 2L``; false alarms are counted as episodes (runs of consecutive false firings);
