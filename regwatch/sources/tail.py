@@ -206,6 +206,7 @@ class _Lineage:
     partial_at: int | None = None
     partial_since: float = 0.0
     seen_size: int = 0
+    missing: int = 0  # polls in a row that found none of its files
 
     def before(self, k: int) -> bytes:
         """The last ``k`` bytes before ``offset`` (fewer if not held)."""
@@ -274,7 +275,7 @@ class Tailer:
             wall = self.wall_clock()
             self._new_globs = {g: wall for g in self._new_globs}
             self.checkpoint.set_meta(META_GLOBS, {**self._known_globs, **self._new_globs})
-        self._scan(now)
+        raced = self._scan(now)
         for ino in list(self._inodes.values()):
             self._refresh_fp(ino)
         groups: dict[str, list[_Inode]] = {}
@@ -283,7 +284,13 @@ class Tailer:
                 groups.setdefault(str(ino.fp), []).append(ino)
         # a family with a file that could not be identified now waits for the next poll:
         # reading its newer files first would put their lines before older ones
-        blocked = {ino.origin for ino in self._inodes.values() if ino.in_scan and ino.unresolved}
+        # (a file listed and renamed before its stat, or one that had a lineage's bytes
+        # and is not found now, may be under a new name at the next poll)
+        blocked = raced | {ino.origin for ino in self._inodes.values() if ino.in_scan and ino.unresolved}
+        for key, lin in self._lineages.items():
+            lin.missing = lin.missing + 1 if key not in groups else 0
+            if lin.missing == 1:
+                blocked.add(lin.family)
         self._adopt(groups, first, blocked)
         chunks = self._read_all(groups, now, blocked)
         self._tidy(groups, now)
@@ -292,13 +299,16 @@ class Tailer:
     def commit(self, positions: Mapping[str, int]) -> None:
         """Make ``fingerprint → offset`` durable (e.g. ``{c.fingerprint: c.end}`` for the
         chunks the store accepted): the offset must be one this tailer returned up to, and
-        the checkpoint never moves backwards. Raises KeyError for a fingerprint this
-        tailer does not follow, CheckpointError when the checkpoint cannot be written."""
+        the checkpoint never moves backwards. A fingerprint no longer followed (its files
+        are gone and all it returned was committed) is ignored. Raises CheckpointError when
+        the checkpoint cannot be written."""
         batch: dict[str, tuple[str, int]] = {}
         anchors: dict[str, str] = {}
         moved: list[tuple[_Lineage, int]] = []
         for key, off in positions.items():
-            lin = self._lineages[str(key)]
+            lin = self._lineages.get(str(key))
+            if lin is None:
+                continue  # no longer followed: dropped once all it returned was committed
             off = min(int(off), lin.offset)
             if off <= lin.committed:
                 continue
@@ -314,8 +324,6 @@ class Tailer:
             lo = max(0, off - ANCHOR_BYTES)
             del lin.buf[: lo - lin.buf_start]
             lin.buf_start = lo
-        for k in [k for k, lin in self._lineages.items() if lin.committed >= lin.offset and not self._has_file(k)]:
-            del self._lineages[k]
 
     def commit_chunks(self, chunks: list[Chunk]) -> None:
         """:meth:`commit` of the end of each lineage's last chunk in ``chunks``."""
@@ -363,7 +371,9 @@ class Tailer:
 
     # -- the scan --------------------------------------------------------------------
 
-    def _scan(self, now: float) -> None:
+    def _scan(self, now: float) -> set[str]:
+        """Lists the globs and siblings; returns the origins whose listing raced a rename."""
+        raced: set[str] = set()
         found: dict[tuple[int, int], tuple[str, os.stat_result, str, str, bool]] = {}
         live_paths: list[tuple[str, str]] = []
         for g in self.config.paths:
@@ -372,7 +382,8 @@ class Tailer:
                 try:
                     st = os.stat(m)
                 except OSError:
-                    continue  # gone since the listing
+                    raced.add(m)  # gone since the listing
+                    continue
                 if _stat.S_ISDIR(st.st_mode):
                     continue
                 if not _stat.S_ISREG(st.st_mode):
@@ -401,6 +412,7 @@ class Tailer:
                     try:
                         st = os.stat(p)
                     except OSError:
+                        raced.add(m)  # renamed since the listing (.1 → .2)
                         continue
                     key = (st.st_dev, st.st_ino)
                     if _stat.S_ISREG(st.st_mode) and key not in found:
@@ -425,6 +437,7 @@ class Tailer:
                     except OSError:
                         continue
                     self._stamp(ino, st.st_size, st.st_mtime_ns, st.st_nlink, now)
+        return raced
 
     @staticmethod
     def _stamp(ino: _Inode, size: int, mtime: int, nlink: int, now: float) -> None:
@@ -557,9 +570,6 @@ class Tailer:
                 ino.fp.path = real
         ino.found = (ino.fp, off)
         return off
-
-    def _has_file(self, key: str) -> bool:
-        return any(ino.fp is not None and str(ino.fp) == key for ino in self._inodes.values())
 
     # -- lineages --------------------------------------------------------------------
 
@@ -908,7 +918,7 @@ class Tailer:
                 del self._inodes[key]
         present = {str(i.fp) for i in self._inodes.values() if i.fp is not None}
         for fp_key, lin in list(self._lineages.items()):
-            if fp_key not in present and lin.committed >= lin.offset:
+            if fp_key not in present and lin.missing >= 2 and lin.committed >= lin.offset:
                 if lin.offset < lin.seen_size:
                     self._problem(
                         "lost",
