@@ -935,6 +935,41 @@ fn key_at(line: &[u8], i: usize) -> Option<usize> {
     None
 }
 
+/// _MSG_END = `(?<!\\)"(?= [a-z][\w.]*=|\s*$)` searched from `ms` (just after the
+/// opening quote): the first quote not preceded by a backslash that is followed by
+/// ` key=` or only spaces. So a message with unescaped inner quotes (upstream 2.7/2.8 and
+/// Harbor builds: `realm "harbor": ...`) ends where the parser says. None when no quote
+/// qualifies, or when a key with non-ASCII letters (which `\w` may or may not take)
+/// would decide it.
+fn msg_end(line: &[u8], ms: usize) -> Option<usize> {
+    let mut j = ms;
+    loop {
+        let q = j + memchr(b'"', line.get(j..)?)?;
+        j = q + 1;
+        if q > ms && line[q - 1] == b'\\' {
+            continue;
+        }
+        let r = &line[q + 1..];
+        if r.iter().all(|&c| c == b' ') {
+            return Some(q);
+        }
+        if r.len() > 2 && r[0] == b' ' && r[1].is_ascii_lowercase() {
+            let mut k = 2;
+            let mut high = false;
+            while k < r.len() && (r[k].is_ascii_alphanumeric() || r[k] == b'_' || r[k] == b'.' || r[k] >= 0x80) {
+                high |= r[k] >= 0x80;
+                k += 1;
+            }
+            if k < r.len() && r[k] == b'=' {
+                if high {
+                    return None;
+                }
+                return Some(q);
+            }
+        }
+    }
+}
+
 /// A logrus text line (`time="…" level=… msg="…"` then `key=value` pairs, any order).
 fn text_fields(line: &[u8], arena: &mut Vec<u8>) -> Option<Fields> {
     let n = line.len();
@@ -958,15 +993,13 @@ fn text_fields(line: &[u8], arena: &mut Vec<u8>) -> Option<Fields> {
         return None;
     }
     i += 6;
-    let me = quoted_end(line, i)?;
-    // _MSG_END: the closing quote is not preceded by a backslash (an escaped backslash
-    // before it makes the parser look further) and is followed by ` key=` or the end
-    if me > i && line[me - 1] == b'\\' {
-        return None;
-    }
+    let me = msg_end(line, i)?;
     f.v[F_MSG] = Some(FV::Str(unescape_into(&line[i..me], i, arena)));
     let mut p = me + 1;
     while p < n {
+        if line[p..].iter().all(|&c| c == b' ') {
+            break; // trailing spaces: nothing more for the parser's field regex either
+        }
         if line[p] != b' ' {
             return None;
         }

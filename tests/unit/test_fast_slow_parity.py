@@ -147,6 +147,25 @@ def test_real_captures_line_by_line(path: Path) -> None:
         assert taken == len(lines)  # every line of the text and json captures
 
 
+ALL_LOGS = sorted(p for p in (ROOT / "sample_logs").rglob("*") if p.is_file() and p.suffix in (".log", ".txt", ".gz"))
+
+
+def test_every_sample_line_line_by_line() -> None:
+    # every line of every log under sample_logs/ (the real captures, the corpus of logs
+    # from issue threads, Harbor samples), as the ingest reads it
+    from regwatch.sources.blocks import read_blocks
+    from regwatch.sources.files import file_info
+
+    taken = total = 0
+    for path in ALL_LOGS:
+        for b in read_blocks(file_info(str(path)), 0):
+            texts = [t for i, t in enumerate(b.texts) if b.problems is None or b.problems[i] is None]
+            if texts:
+                taken += check_lines(texts)
+                total += len(texts)
+    assert total > 1400 and taken > 650, (total, taken)
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("auth", ["token", "basic"])
 def test_generated_line_by_line(fmt: str, auth: str) -> None:
@@ -215,6 +234,17 @@ EDGE = [
     '{"level":"info","msg":"a \\ud83d\\ude00 \\u00e9","time":"2026-03-02T08:00:00Z"}',
     '{"level":"info","msg":"a","time":"2026-03-02T08:00:00Z"} x',
     ' {"level":"info","msg":"a","time":"2026-03-02T08:00:00Z"}',
+    # unescaped inner quotes (upstream 2.7/2.8 and Harbor builds), trailing spaces
+    'time="2026-03-02T08:00:00Z" level=warning msg="error authorizing context: basic authentication challenge for realm '
+    '"harbor-registry-basic-realm": invalid authorization credential" go.version=go1.20.4 http.request.id=r1 '
+    "http.request.method=GET http.request.remoteaddr=10.5.30.91 http.request.uri=/v2/ http.request.useragent=docker/20.10",
+    'time="2026-03-02T08:00:00Z" level=error msg="error authenticating user "admin": authentication failure" '
+    "http.request.method=GET http.request.uri=/v2/a/manifests/x vars.name=a",
+    'time="2026-03-02T08:00:00Z" level=info msg="a "b" c=d" e=f',
+    'time="2026-03-02T08:00:00Z" level=info msg="a \\" b" e=f',
+    'time="2026-03-02T08:00:00Z" level=info msg="x"  ',
+    'time="2026-03-02T08:00:00Z" level=info msg="authorized request" http.request.method=GET http.request.uri=/v2/  ',
+    'time="2026-03-02T08:00:00Z" level=info msg="a" ké=1 m="x" http.request.method=GET',
     # shapes left to the per-line parser: they must be (or give the same values)
     'time="2026-03-02T08:00:00Z" level=info',
     'time="2026-03-02T08:00:00Z" level=info msg=bare http.request.method=GET',
