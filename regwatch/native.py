@@ -287,8 +287,11 @@ def single(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def fast_parse(lines: pa.Array, seq0: int) -> tuple[pa.Table, pa.Array]:
     """Parse a block of lines (a string array; line i has seq ``seq0 + i``).
 
-    Returns the rows parsed here, with the columns and values of
-    :func:`regwatch.parsing.columnar.fast_parse`, and the seqs left to the per-line parser.
+    Returns the rows parsed here, in the columns of
+    :func:`regwatch.parsing.columnar.fast_parse` with the values the per-line parser gives
+    each line (``bytes_w`` is the event's bytes: for a completed upload, the size its
+    ``_state`` records), and the seqs left to the per-line parser: every line whose shape
+    the registry's formatters do not write (see native/src/parse.rs).
     """
     lib = load()
     if lib is None:
