@@ -337,10 +337,10 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
         pool = [s for s in scored if s[1] == most]
         pool.sort(key=lambda s: (s[0], _core.CANDIDATES.index(s[2])))
         # A curve extrapolates wildly when wrong: take it only when it is clearly better.
-        best = pool[0][0]
+        best_score = pool[0][0]
         # Among trends as good as the best, the flat one, else the longest window: the least
         # variance when the differences are noise.
-        simple = [p for p in pool if p[2].shape != "quadratic" and p[0] <= _SIMPLER * best]
+        simple = [p for p in pool if p[2].shape != "quadratic" and p[0] <= _SIMPLER * best_score]
         simple.sort(key=lambda p: (p[2].shape != "flat", -p[2].window_days))
         return (simple[0] if simple else pool[0])[2], errors
 
@@ -362,7 +362,7 @@ class Forecaster(BaseEstimator):  # type: ignore[misc]
             if n < 3:
                 continue
             q = min(1.0, level * (n + 1) / n)
-            widths[h] = float(np.quantile(a, q)) * (1.0 + 1.0 / n) * self.scale_
+            widths[h] = float(np.quantile(a, q)) * self.scale_
         self._floor_sigma = des.resid_scale * self.scale_
         self._floor_slope = des.slope_se * self.scale_
         self._z = float(_normal_quantile(0.5 + level / 2))
