@@ -14,7 +14,7 @@ from regwatch.errors import UnknownFormat
 from regwatch.clock import FixedClock
 from regwatch.events import DropReason, Dropped, Event, NoiseKind, RawLine
 from regwatch.parsing import others
-from regwatch.parsing.base import Parser, drop
+from regwatch.parsing.base import Parser, drop, with_text
 from regwatch.parsing.distribution import DistributionParser, parse_body
 from regwatch.parsing.grok import GrokFormat, GrokParser
 from regwatch.parsing.harbor import HarborParser
@@ -90,7 +90,7 @@ class AutoParser:
             return out
         if text[:1].isspace() and text.strip():
             # a line indented by whatever copied it (a paste, a support bundle)
-            again = self._inner(_with_text(line, text.lstrip()), wrapper_ts)
+            again = self._inner(with_text(line, text.lstrip()), wrapper_ts)
             if not (isinstance(again, Dropped) and again.reason is DropReason.UNPARSABLE):
                 return again
         if self.harbor is not None:
@@ -101,10 +101,6 @@ class AutoParser:
             if p.sniff(text):
                 return p.parse(line)
         return out
-
-
-def _with_text(line: RawLine, text: str) -> RawLine:
-    return RawLine(line.source, line.path, text, line.fingerprint, line.offset, line.end, line.problem, line.component)
 
 
 _LOGRUS_TIME = re.compile(r'(?:^time="|"time":")([^"]+)"')

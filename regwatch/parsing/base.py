@@ -31,3 +31,9 @@ def drop(line: RawLine, reason: DropReason, detail: str = "", kind: str | None =
 def noise(line: RawLine, kind: str, detail: str = "") -> Dropped:
     """A known line with nothing to count, of a NoiseKind."""
     return drop(line, DropReason.NOISE, detail, kind)
+
+
+def with_text(line: RawLine, text: str) -> RawLine:
+    """The same line (position, fingerprint, problem) with other text: what is left once
+    an envelope or an indent is taken off."""
+    return RawLine(line.source, line.path, text, line.fingerprint, line.offset, line.end, line.problem, line.component)

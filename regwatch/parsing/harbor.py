@@ -81,7 +81,7 @@ from regwatch.events import (
     event_id,
 )
 from regwatch.parsing import others
-from regwatch.parsing.base import drop, noise
+from regwatch.parsing.base import drop, noise, with_text
 from regwatch.parsing.harbor_audit import audit_event, parse_audit_time
 from regwatch.parsing.registry_api import auth_class_of, classify, outcome_of, split_uri, tally_of
 from regwatch.parsing.timeparse import go_duration_ms, parse_clf, parse_rfc3339
@@ -234,10 +234,7 @@ _TABLE_ROW = re.compile(r"^\|.*\|\s*\Z")
 
 # --- stack traces ------------------------------------------------------------------
 
-_STACK = re.compile(
-    r"^(?:\t|goroutine \d+ \[|panic: |created by |\[signal |exit status \d|"
-    r"[\w.\-/]+(?:\.\(\*?[\w.]+\))?\.[\w.]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
-)
+_STACK = others.STACK  # Go panics and stack frames
 
 # --- nginx (proxy) -----------------------------------------------------------------
 
@@ -458,8 +455,8 @@ class HarborParser:
             if text and (text[0].isupper() or text[0].isdigit()) and (
                 _PREFIX.match(text) if text[0].isupper() else _PREFIX_ISO.match(text)
             ):
-                return self._parse(line if line.text == text else _with_text(line, text))
-            return self._bare(line if line.text == text else _with_text(line, text), text, prefix_dt=wrapper_ts)
+                return self._parse(line if line.text == text else with_text(line, text))
+            return self._bare(line if line.text == text else with_text(line, text), text, prefix_dt=wrapper_ts)
         except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
             return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
 
@@ -1140,10 +1137,6 @@ def _host_offset(prefix: tuple[int, int, int, int, int], body: datetime) -> time
     if abs(best.total_seconds() - quarter * 900.0) > 120:  # more than clock skew
         return None
     return timedelta(seconds=quarter * 900)
-
-
-def _with_text(line: RawLine, text: str) -> RawLine:
-    return RawLine(line.source, line.path, text, line.fingerprint, line.offset, line.end, line.problem, line.component)
 
 
 def _looks_registry(body: str) -> bool:
