@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from regwatch.clock import FixedClock
 from regwatch.config import Config, parse_tz
 from regwatch.errors import UnknownFormat
-from regwatch.clock import FixedClock
-from regwatch.events import DropReason, Dropped, Event, NoiseKind, RawLine
+from regwatch.events import Dropped, DropReason, Event, NoiseKind, RawLine
 from regwatch.parsing import others
 from regwatch.parsing.base import Parser, drop, with_text
 from regwatch.parsing.distribution import DistributionParser, parse_body

@@ -7,38 +7,35 @@ lines of a request whose access line has not been read yet).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-import contextlib
-import queue
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute
 
+from regwatch import arrowkit, native
 from regwatch.config import Config
 from regwatch.correlate import OBS_SCHEMA, BlockCorrelator, DuckFolder, events_to_obs
-from regwatch import arrowkit, native
-from regwatch.parsing import columnar
+from regwatch.errors import StoreUnavailable
+from regwatch.events import Dropped, DropReason, Event, IngestStats, NoiseKind, RawLine
+from regwatch.formats import host_calibration, make_parser
+from regwatch.parsing import columnar, others
 from regwatch.parsing.base import Parser
-from regwatch.parsing import others
 from regwatch.parsing.wrappers import strip_block
+from regwatch.quarantine import Quarantine
 from regwatch.redact import redact
 from regwatch.sources.blocks import Block, read_blocks
-from regwatch.sources.files import MAX_JOIN, _open_quote, _record_start
-from regwatch.errors import StoreUnavailable
-from regwatch.events import DropReason, Dropped, Event, IngestStats, NoiseKind, RawLine
-from regwatch.formats import host_calibration, make_parser
-from regwatch.quarantine import Quarantine
 from regwatch.sources.checkpoint import FileCheckpoint
-from regwatch.sources.files import FileInfo, expand, file_info
+from regwatch.sources.files import MAX_JOIN, FileInfo, _open_quote, _record_start, expand, file_info
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
@@ -185,7 +182,7 @@ def _ingest_file(
         _ingest_audit_export(info, writer, progress)
         return
     start = 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
-    mtime = datetime.fromtimestamp(_mtime(info.path), tz=timezone.utc)
+    mtime = datetime.fromtimestamp(_mtime(info.path), tz=UTC)
     parser = make_parser(opts.fmt, config, fallback_ts=mtime, calibration=host_calibration(info.path))
     run = _BlockRun(info, parser, writer, use_fast=FASTPATH and opts.fmt in (None, "auto", "distribution"))
     last_end = start
@@ -590,8 +587,7 @@ def _mtime(path: str) -> float:
 
 def _is_audit_export(info: FileInfo) -> bool:
     name = info.path.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    name = name.removesuffix(".gz")
     if not name.endswith((".json", ".jsonl", ".csv", ".tsv")):
         return False
     try:

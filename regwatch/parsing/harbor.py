@@ -74,9 +74,9 @@ from regwatch.events import (
     Dropped,
     DropReason,
     Event,
+    NoiseKind,
     Outcome,
     RawLine,
-    NoiseKind,
     Tally,
     event_id,
 )

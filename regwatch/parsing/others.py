@@ -13,7 +13,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from regwatch.events import Action, AuthClass, Dropped, Event, NoiseKind, Outcome, RawLine, Tally, event_id
+from regwatch.events import (
+    Action,
+    AuthClass,
+    Dropped,
+    Event,
+    NoiseKind,
+    Outcome,
+    RawLine,
+    Tally,
+    event_id,
+)
 from regwatch.parsing.base import noise
 from regwatch.parsing.timeparse import parse_rfc3339
 from regwatch.redact import redact

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from regwatch.config import Config
 from regwatch.events import Dropped, Event, RawLine
 from regwatch.formats import make_parser
-from regwatch.config import Config
 from regwatch.parsing.wrappers import Joiner, unwrap
 from regwatch.pipeline import ingest
 from regwatch.stores.embedded import EmbeddedStore
