@@ -259,6 +259,7 @@ class Tailer:
         self._seq = 0
         self._polls = 0
         self._turn = 0
+        self._listed: dict[str, tuple[set[str], set[str]]] = {}  # dir → (names, origins) of the last scan
         known = self.checkpoint.meta().get(META_GLOBS)
         self._known_globs: dict[str, float] = dict(known) if isinstance(known, dict) else {}
         self._new_globs = {g: 0.0 for g in config.paths if g not in self._known_globs}
@@ -278,6 +279,15 @@ class Tailer:
         raced = self._scan(now)
         for ino in list(self._inodes.values()):
             self._refresh_fp(ino)
+        # a directory listed while logrotate renames in it may show a file under neither
+        # name: listed again now, a change means its families wait for the next poll
+        for d, (names, origins) in self._listed.items():
+            try:
+                again = set(os.listdir(d or "."))
+            except OSError:
+                again = set()
+            if again != names:
+                raced |= origins
         groups: dict[str, list[_Inode]] = {}
         for ino in self._inodes.values():
             if ino.fp is not None:
@@ -399,6 +409,7 @@ class Tailer:
             else:
                 self._problem("no_match", g, f"glob {g!r} matches no file yet; it is checked again at every poll")
         listings: dict[str, list[str]] = {}
+        self._listed = {}
         for m, g in live_paths:
             d, base = os.path.split(m)
             if d not in listings:
@@ -406,6 +417,8 @@ class Tailer:
                     listings[d] = os.listdir(d or ".")
                 except OSError:
                     listings[d] = []
+                self._listed[d] = (set(listings[d]), set())
+            self._listed[d][1].add(m)
             for name in listings[d]:
                 if len(name) > len(base) and name.startswith(base) and name[len(base)] in _SIBLING_SEPARATORS:
                     p = os.path.join(d, name)
