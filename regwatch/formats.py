@@ -53,7 +53,7 @@ class AutoParser:
 
     def _parse(self, line: RawLine) -> Event | Dropped:
         text = line.text
-        if line.problem is None and text and (text[0] == "{" or text[0].isdigit()):
+        if line.problem is None and text and not text.startswith('time="'):
             u = unwrap(text)
             if u is not None:
                 self.wrappers[u.wrapper] = self.wrappers.get(u.wrapper, 0) + 1

@@ -45,6 +45,13 @@ _DOCKER_TS = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}(?:Z|[+-]\d\d:\d\d)) (?P<line>(?!\[[A-Z]+\]).*)\Z",
     re.DOTALL,
 )
+# `docker compose logs`: "<service>  | <line>" (v1 and v2; coloured on a terminal), and
+# `kubectl logs --prefix`: "[pod/<pod>/<container>] <line>"; either may carry
+# --timestamps inside
+_COMPOSE = re.compile(
+    r"^(?:\x1b\[[0-9;]*m)?(?P<name>[A-Za-z0-9][\w.\-]*)\s*\|(?:\x1b\[0m)? ?(?P<line>.*)\Z", re.DOTALL
+)
+_KUBECTL = re.compile(r"^\[pod/(?P<pod>[^/\]\s]+)/(?P<name>[^\]\s]+)\] (?P<line>.*)\Z", re.DOTALL)
 MAX_PARTS = 64  # partial pieces joined into one record at most (16 KiB each: 1 MiB)
 
 
@@ -52,7 +59,7 @@ MAX_PARTS = 64  # partial pieces joined into one record at most (16 KiB each: 1 
 class Unwrapped:
     """One physical line with its envelope taken off."""
 
-    wrapper: str  # "cri", "docker_json", "docker_ts"
+    wrapper: str  # "cri", "docker_json", "docker_ts", "compose", "kubectl"
     text: str  # the component's own line (no trailing newline)
     time: datetime | None  # the runtime's time for the line: the best clock when the line has none
     stream: str  # "stdout", "stderr" or "" when the wrapper does not say
@@ -66,6 +73,10 @@ def unwrap(text: str) -> Unwrapped | None:
     c0 = text[0]
     if c0 == "{":
         return _docker_json(text)
+    if c0 == "[" and text.startswith("[pod/"):
+        return _named(text, _KUBECTL, "kubectl")
+    if c0.isalpha() or c0 == "\x1b":
+        return _named(text, _COMPOSE, "compose")
     if c0.isdigit() and len(text) > 20 and text[4] == "-" and text[10] == "T":
         m = _CRI.match(text)
         if m is not None:
@@ -80,6 +91,17 @@ def unwrap(text: str) -> Unwrapped | None:
         if m is not None:
             return Unwrapped("docker_ts", m.group("line"), parse_rfc3339(m.group("ts")), "", False)
     return None
+
+
+def _named(text: str, pattern: re.Pattern[str], wrapper: str) -> Unwrapped | None:
+    m = pattern.match(text)
+    if m is None:
+        return None
+    line = m.group("line")
+    inner = unwrap(line) if line[:1].isdigit() else None  # --timestamps inside
+    if inner is not None and inner.wrapper == "docker_ts":
+        return Unwrapped(wrapper, inner.text, inner.time, "", False)
+    return Unwrapped(wrapper, line, None, "", False)
 
 
 def _docker_json(text: str) -> Unwrapped | None:

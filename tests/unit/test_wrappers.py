@@ -146,3 +146,42 @@ def test_bare_harbor_components_on_stdout_are_recognized() -> None:
         assert got == want, text
     tls = p.parse(RawLine("f", "f", "2024/05/01 10:11:12 http: TLS handshake error from [::1]:443: tls: bad certificate", "fp", 9))
     assert isinstance(tls, Event) and tls.client_ip == "::1" and tls.tally == "tls_error"
+
+
+def compose(lines: list[str], service: str = "registry", timestamps: bool = False) -> str:
+    """`docker compose logs` (padded service name, a bar), optionally with --timestamps."""
+    return "".join(
+        f"{service:<18}| {_stamp(i) + ' ' if timestamps else ''}{line}\n" for i, line in enumerate(lines)
+    )
+
+
+def kubectl_prefix(lines: list[str]) -> str:
+    return "".join(f"[pod/registry-5d8f9c7b6-x2k4p/registry] {line}\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        ("compose", lambda ls: compose(ls)),
+        ("compose-ts", lambda ls: compose(ls, timestamps=True)),
+        ("kubectl-prefix", kubectl_prefix),
+    ],
+    ids=lambda w: w[0],
+)
+def test_compose_and_kubectl_prefixes_count_as_the_bare_log(tmp_path: Path, wrap) -> None:
+    log = ROOT / "distribution" / "registry-text.log"
+    bare = _summary(tmp_path, "bare.log", log.read_text())
+    assert _summary(tmp_path, f"{wrap[0]}.log", wrap[1](log.read_text().splitlines())) == bare
+
+
+def test_compose_prefix_forms() -> None:
+    u = unwrap("harbor-core  | 2024-05-01T10:11:12Z [INFO] [/core/main.go:1]: hi")
+    assert u is not None and u.wrapper == "compose" and u.text.startswith("2024-05-01T10:11:12Z [INFO]")
+    c = unwrap("\x1b[36mharbor-jobservice  |\x1b[0m 2024-05-01T10:11:12Z [INFO] hi")
+    assert c is not None and c.text == "2024-05-01T10:11:12Z [INFO] hi"
+    t = unwrap('nginx  | 2024-05-01T10:11:12.5Z 10.0.0.1 - "GET /v2/ HTTP/1.1" 401 76 "-" "d" 0.1 0.1 .')
+    assert t is not None and t.time == datetime(2024, 5, 1, 10, 11, 12, 500000, tzinfo=UTC)
+    k = unwrap("[pod/harbor-core-5d8f9c7b6-x2k4p/core] 2024-05-01T10:11:12Z [INFO] hi")
+    assert k is not None and k.wrapper == "kubectl" and k.text == "2024-05-01T10:11:12Z [INFO] hi"
+    for not_wrapped in ("Mar  5 19:00:02 172.18.0.1 core[1187]: x", "INFO[0000] x | y", "| sha256:a | 1.0 |"):
+        assert unwrap(not_wrapped) is None, not_wrapped
