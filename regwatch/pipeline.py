@@ -487,7 +487,7 @@ class _BlockRun:
                 drops.append(_dropped(line, line.problem))
                 return
             nonlocal last_event
-            if fast_seq is not None and len(fast_seq) and hasattr(dist, "last_ts"):
+            if fast_seq is not None and fast_us is not None and len(fast_seq) and hasattr(dist, "last_ts"):
                 k = int(np.searchsorted(fast_seq, seq0 + i, side="left")) - 1
                 if k >= 0 and fast_seq[k] > last_event:
                     dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[k]))
@@ -524,7 +524,7 @@ class _BlockRun:
         if pending is not None:
             emit(pending[0], pending[1])
         # the next block starts from the block's last event, fast or not
-        if fast_seq is not None and len(fast_seq) and fast_seq[-1] > last_event and hasattr(dist, "last_ts"):
+        if fast_seq is not None and fast_us is not None and len(fast_seq) and fast_seq[-1] > last_event and hasattr(dist, "last_ts"):
             dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[-1]))
         return out
 
