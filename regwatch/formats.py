@@ -28,7 +28,8 @@ class AutoParser:
     """Per-line detection, for any mix of forms in one stream.
 
     First the runtime envelope comes off (CRI, Docker json-file, ``docker logs
-    --timestamps``; partial pieces are joined per stream), then the line itself is read:
+    --timestamps``, ``docker compose logs``, ``kubectl logs --prefix``; partial pieces
+    are joined per stream), then the line itself is read:
     a syslog or journald prefix goes to the Harbor parser (its tag, or else its body,
     names the component), the Distribution forms (logrus text and JSON, access, GC) to
     the Distribution parser, and anything else to the Harbor parser's content detection
