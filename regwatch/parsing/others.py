@@ -58,7 +58,6 @@ _REDIS = re.compile(
 _REDIS_BANNER = re.compile(r"^(?:\s*_\._\s*$|.*Redis (?:is starting|version=)|\s*(?:_\.-``|`-\._|\|    |`-\.__))")
 _RSYSLOG = re.compile(r"^(?:rsyslogd(?:\[\d+\])?: |\S*logrotate\b|crond\[\d+\]: )")
 _TRIVY = re.compile(r'^\{"level":"[a-z]+","msg":')
-_LOGRUS_TEXT = re.compile(r'^time="\d{4}-\d\d-\d\dT[^"]*" level=[a-z]+ msg=')
 # trivy's own CLI output (zap console): "2022-11-07T05:26:33.923Z\tINFO\tmessage"
 _ZAP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)\t[A-Z]+\t")
 # Bitnami images' entrypoints: "postgresql 07:51:50.50 INFO  ==> ...", " 10:48:37.87 Welcome ..."
