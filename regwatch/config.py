@@ -59,10 +59,44 @@ class FormatConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """One ``sources:`` entry of the service: globs to follow (docs/tailing.md)."""
+
+    paths: tuple[str, ...]
+    format: str = "auto"
+    start_at: str = "beginning"  # where a file never seen before is first read: or "end"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """``webhooks:``: the notification receiver of the service (docs/webhooks.md)."""
+
+    listen: str = "127.0.0.1:9480"
+    secret_env: str | None = None  # the env var holding the shared Authorization value
+    max_body: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """``service:``: how the daemon runs (docs/configuration.md)."""
+
+    state_dir: str | None = None  # checkpoint, status, quarantine; default: <db>/state
+    poll_interval: float = 0.25  # seconds between two reads when nothing was new
+    idle_flush: float = 1.0  # seconds after which a quiet source's held lines are made queryable
+    max_buffered_rows: int = 200_000  # rows waiting for the store before reading pauses
+    partial_timeout: float = 5.0  # seconds an unterminated last line is held
+    dashboard: bool = False  # start the dashboard beside the service
+    dashboard_port: int = 8501
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     harbor_host_tz: str | None = None
     formats: tuple[FormatConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    webhooks: WebhookConfig | None = None
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
 def parse_tz(spec: str) -> tzinfo:
@@ -103,7 +137,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: the top level must be a mapping, got {type(doc).__name__}")
-    known = {"store", "harbor", "formats"}
+    known = {"store", "harbor", "formats", "sources", "webhooks", "service"}
     for k in doc:
         if k not in known:
             problems.append(f"unknown key {k!r} (allowed: {sorted(known)})")
@@ -180,6 +214,120 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         except ConfigError as exc:
             problems.append(f"formats[{i}]: {exc}")
         formats.append(fc)
+    sources = _sources(doc.get("sources"), problems, {f.name for f in formats})
+    webhooks = _webhooks(doc.get("webhooks"), problems)
+    service = _service(doc.get("service"), problems)
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
-    return Config(store=store, harbor_host_tz=host_tz, formats=tuple(formats))
+    return Config(
+        store=store,
+        harbor_host_tz=host_tz,
+        formats=tuple(formats),
+        sources=sources,
+        webhooks=webhooks,
+        service=service,
+    )
+
+
+def _unknown(section: str, raw: dict[str, Any], allowed: set[str], problems: list[str]) -> None:
+    for k in raw:
+        if k not in allowed:
+            problems.append(f"unknown key {section}.{k!s} (allowed: {sorted(allowed)})")
+
+
+def _number(section: str, raw: dict[str, Any], key: str, default: float, problems: list[str], *, minimum: float = 0.0) -> float:
+    v = raw.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < minimum:
+        problems.append(f"{section}.{key} must be a number >= {minimum:g}, got {v!r}")
+        return default
+    return float(v)
+
+
+def _sources(raw: Any, problems: list[str], custom: set[str]) -> tuple[SourceConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append("sources must be a list of {paths: [glob, ...]} entries")
+        return ()
+    out: list[SourceConfig] = []
+    from regwatch.formats import BUILTIN
+
+    names = set(BUILTIN) | custom
+    for i, s in enumerate(raw):
+        where = f"sources[{i}]"
+        if not isinstance(s, dict):
+            problems.append(f"{where} must be a mapping with 'paths', got {type(s).__name__}")
+            continue
+        _unknown(where, s, {"paths", "format", "start_at"}, problems)
+        paths = s.get("paths")
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+            problems.append(f"{where}.paths must be a non-empty list of globs, got {paths!r}")
+            continue
+        fmt = str(s.get("format", "auto"))
+        if fmt != "auto" and fmt not in names:
+            problems.append(f"{where}.format {fmt!r} is not a known format; see `regwatch formats` (or use auto)")
+        start_at = s.get("start_at", "beginning")
+        if start_at not in ("beginning", "end"):
+            problems.append(f"{where}.start_at must be 'beginning' or 'end', got {start_at!r}")
+            start_at = "beginning"
+        out.append(SourceConfig(paths=tuple(os.path.expanduser(p) for p in paths), format=fmt, start_at=str(start_at)))
+    return tuple(out)
+
+
+def _listen_ok(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    host, sep, port = value.rpartition(":")
+    return bool(sep) and port.isdigit() and 0 <= int(port) <= 65535 and bool(host.strip("[]"))
+
+
+def _webhooks(raw: Any, problems: list[str]) -> WebhookConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("webhooks must be a mapping, e.g. {listen: '127.0.0.1:9480'}")
+        return None
+    _unknown("webhooks", raw, {"listen", "secret_env", "max_body"}, problems)
+    listen = raw.get("listen", "127.0.0.1:9480")
+    if not _listen_ok(listen):
+        problems.append(f"webhooks.listen {listen!r} is not host:port (e.g. '127.0.0.1:9480')")
+        listen = "127.0.0.1:9480"
+    secret_env = raw.get("secret_env")
+    if secret_env is not None and not (isinstance(secret_env, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env)):
+        problems.append(f"webhooks.secret_env must name an environment variable, got {secret_env!r}")
+        secret_env = None
+    max_body = int(_number("webhooks", raw, "max_body", 1 << 20, problems, minimum=1024))
+    return WebhookConfig(listen=str(listen), secret_env=secret_env, max_body=max_body)
+
+
+def _service(raw: Any, problems: list[str]) -> ServiceConfig:
+    if raw is None:
+        return ServiceConfig()
+    if not isinstance(raw, dict):
+        problems.append("service must be a mapping")
+        return ServiceConfig()
+    allowed = {"state_dir", "poll_interval", "idle_flush", "max_buffered_rows", "partial_timeout", "dashboard", "dashboard_port"}
+    _unknown("service", raw, allowed, problems)
+    state_dir = raw.get("state_dir")
+    if state_dir is not None and not isinstance(state_dir, str):
+        problems.append(f"service.state_dir must be a path, got {state_dir!r}")
+        state_dir = None
+    dashboard = raw.get("dashboard", False)
+    if not isinstance(dashboard, bool):
+        problems.append(f"service.dashboard must be true or false, got {dashboard!r}")
+        dashboard = False
+    port = raw.get("dashboard_port", 8501)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        problems.append(f"service.dashboard_port must be a port number, got {port!r}")
+        port = 8501
+    return ServiceConfig(
+        state_dir=os.path.expanduser(state_dir) if state_dir else None,
+        poll_interval=_number("service", raw, "poll_interval", 0.25, problems, minimum=0.01),
+        idle_flush=_number("service", raw, "idle_flush", 1.0, problems, minimum=0.0),
+        max_buffered_rows=int(_number("service", raw, "max_buffered_rows", 200_000, problems, minimum=1000)),
+        partial_timeout=_number("service", raw, "partial_timeout", 5.0, problems, minimum=0.0),
+        dashboard=dashboard,
+        dashboard_port=port,
+    )
