@@ -170,14 +170,17 @@ def cmd_summary(args: argparse.Namespace, config: Config, clock: Clock) -> int:
 
 
 def cmd_audit_deletes(args: argparse.Namespace, config: Config, clock: Clock) -> int:
-    from regwatch.audit import deletes, render
+    from regwatch.audit import render
+    from regwatch.sources.webhooks import attributed_deletes
 
     if args.format not in ("table", "json", "csv"):
         raise ConfigError(f"unknown output format {args.format!r}; use --format table, json or csv")
     q = _query(args, clock)
     store, _ = open_store(args, config, create=False)
     try:
-        rows = deletes(store, q)
+        # Distribution's logs name no user for a token-less or htpasswd delete; its
+        # notifications do: the rows take the user from the stored webhook events
+        rows = attributed_deletes(store, q)
     finally:
         store.close()
     print(render(rows, args.format))
@@ -223,8 +226,56 @@ def cmd_dropped(args: argparse.Namespace, config: Config, clock: Clock) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: Config, clock: Clock) -> int:
-    """The main job on the embedded store: ingest, then show the summary."""
-    args.paths = args.paths or ["sample_logs"]
+    """The service (`run`): follow the config's sources until SIGTERM/SIGINT. With
+    ``--once``: ingest what is there now (PATHs, else the sources' globs, else
+    sample_logs/) and print the summary."""
+    if args.once or (args.paths and not config.sources):
+        return _run_once(args, config, clock)
+    if args.paths:
+        raise ConfigError("PATHs go with `regwatch run --once`; the service follows the globs under 'sources:' in the config")
+    import logging
+    import signal
+    import threading
+
+    from regwatch.service.daemon import run_service
+    from regwatch.service.status import default_state_dir
+
+    store, state = open_store(args, config)
+    db = None if _es_url(args, config) else state
+    state_dir = default_state_dir(config, db if db is not None else state)
+    logging.basicConfig(level=logging.INFO, format="regwatch: %(message)s", stream=sys.stderr)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def ready(svc: Any) -> None:
+        print(f"regwatch service started (state: {state_dir}); stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+        for what, url in sorted(svc.listening.items()):
+            print(f"  {what}: {url}", file=sys.stderr, flush=True)
+
+    try:
+        res = run_service(config, store, state_dir, stop, config_path=args.config, db=db, clock=clock, on_ready=ready)
+    finally:
+        store.close()
+    print(f"regwatch service stopped: {res.lines_read} lines read, {res.events_written} events written", file=sys.stderr)
+    return 0
+
+
+def _run_once(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    paths = list(args.paths)
+    if not paths:
+        import glob as _glob
+
+        paths = sorted({f for s in config.sources for g in s.paths for f in _glob.glob(g, recursive=True)})
+        if not paths and not config.sources:
+            paths = ["sample_logs"]
+        if not paths:
+            raise ConfigError("the globs under 'sources:' match no file now; nothing to ingest")
+    args.paths = paths
     args.format = None
     args.json = False
     args.quiet = False
@@ -233,6 +284,26 @@ def cmd_run(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     print()
     args.since = args.until = args.repo = None
     return cmd_summary(args, config, clock)
+
+
+def cmd_status(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """What the service writes to its state directory, read back; exit 1 when none runs."""
+    from regwatch.service.status import default_state_dir, describe, read_status
+
+    if _es_url(args, config):
+        _, state = open_store(args, config, create=False)
+        db = None
+    else:
+        db = _db_path(args, config)
+        state = db
+    state_dir = default_state_dir(config, db if db is not None else state)
+    now = clock.now()
+    st = read_status(state_dir, now)
+    if args.json:
+        print(json.dumps(st.to_dict() if st is not None else None, sort_keys=True))
+    else:
+        print(describe(st, state_dir, now))
+    return 0 if st is not None and st.running else 1
 
 
 # -- parser ---------------------------------------------------------------------------
@@ -286,10 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--limit", type=int, default=50)
     dr.set_defaults(func=cmd_dropped)
 
-    r = sub.add_parser("run", help="the main job: ingest (default: sample_logs/) and summarize")
+    r = sub.add_parser("run", help="the service: follow the config's sources, receive webhooks, serve metrics (--once: ingest and summarize)")
     store_opts(r)
-    r.add_argument("paths", nargs="*")
+    r.add_argument("--once", action="store_true", help="ingest what is there now (PATHs, the sources' globs, or sample_logs/) and print the summary")
+    r.add_argument("paths", nargs="*", help="with --once: files, directories, globs")
     r.set_defaults(func=cmd_run)
+
+    st = sub.add_parser("status", help="the running service's health: sources, lag, drops, store (exit 1 when none runs)")
+    store_opts(st)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
     return p
 
 

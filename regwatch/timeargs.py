@@ -29,3 +29,14 @@ def parse_time(text: str, now: datetime) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
+
+
+def parse_duration(text: str) -> timedelta:
+    """A span like ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` (or plain seconds). Raises BadTime."""
+    s = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return timedelta(seconds=float(s))
+    m = _REL.match(s)
+    if not m:
+        raise BadTime(f"cannot read duration {text!r}; use a span like 90s, 15m, 12h, 7d or 2w")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
