@@ -150,6 +150,9 @@ class Service:
         self.metrics_server: Any = None
         self.scheduler: Any = None
         self.dashboard: subprocess.Popen[bytes] | None = None
+        self._next_status = 0.0
+        self._retry_at = 0.0
+        self._backoff = 0.5
         self._setup_metrics(registry)
         self.sources = [self._make_source(i, s) for i, s in enumerate(config.sources)]
 
@@ -362,42 +365,49 @@ class Service:
                 log.info("%s: %s", what, url)
             self._loop(stop)
         finally:
-            self._shutdown()
+            self.close()
         return RunSummary(self.lines_read, self.events_written, self.blocked_total)
 
     def _loop(self, stop: threading.Event) -> None:
-        sc = self.config.service
-        next_status = 0.0
-        retry_at = 0.0
-        backoff = 0.5
         while not stop.is_set():
-            now_m = self.monotonic()
-            if now_m >= next_status:
-                self._write_status(now_m)
-                next_status = now_m + STATUS_EVERY
-            if self.blocked is not None and now_m < retry_at:
-                stop.wait(min(0.25, retry_at - now_m))
-                continue
-            if not self._write_out(now_m):
-                retry_at = now_m + backoff
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.5
-            self._commit()
-            read_any = False
-            for src in self.sources:
-                if src.ingestor.buffered_rows() >= sc.max_buffered_rows:
-                    continue  # backpressure: the store has not taken what was read
-                chunks = src.tailer.poll()
-                if chunks:
-                    read_any = True
-                    for c in chunks:
-                        self.lines_read += c.data.count(b"\n") + (1 if c.partial else 0)
-                        src.waiting_since.setdefault(str(c.fingerprint), now_m)
-                    src.ingestor.feed(chunks, now_m)
-            if not read_any and self._webhook_q.empty():
-                stop.wait(sc.poll_interval)
-        # finish the batch in hand: write what can be written and commit it
+            wait = self.step()
+            if wait > 0:
+                stop.wait(wait)
+        self.finish()
+
+    def step(self) -> float:
+        """One pass of the loop: status, write what is ready, commit, read what is new.
+        Returns how long to wait before the next pass (0: go on at once)."""
+        sc = self.config.service
+        now_m = self.monotonic()
+        if now_m >= self._next_status:
+            self._write_status(now_m)
+            self._next_status = now_m + STATUS_EVERY
+        if self.blocked is not None and now_m < self._retry_at:
+            return min(0.25, self._retry_at - now_m)
+        if not self._write_out(now_m):
+            self._retry_at = now_m + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            return 0.0
+        self._backoff = 0.5
+        self._commit()
+        read_any = False
+        for src in self.sources:
+            if src.ingestor.buffered_rows() >= sc.max_buffered_rows:
+                continue  # backpressure: the store has not taken what was read
+            chunks = src.tailer.poll()
+            if chunks:
+                read_any = True
+                for c in chunks:
+                    self.lines_read += c.data.count(b"\n") + (1 if c.partial else 0)
+                    src.waiting_since.setdefault(str(c.fingerprint), now_m)
+                src.ingestor.feed(chunks, now_m)
+        if not read_any and self._webhook_q.empty():
+            return sc.poll_interval
+        return 0.0
+
+    def finish(self) -> None:
+        """Finish the batch in hand: write what can be written and commit it."""
         now_m = self.monotonic()
         for src in self.sources:
             try:
@@ -524,7 +534,8 @@ class Service:
         except OSError as exc:
             log.warning("cannot write the status file in %s: %s", self.state_dir, exc)
 
-    def _shutdown(self) -> None:
+    def close(self) -> None:
+        """Stop the receiver, scheduler, metrics server and dashboard; close the tailers."""
         if self.receiver is not None:
             self.receiver.stop()
             # events taken by the receiver and answered 200 must be stored
