@@ -27,9 +27,11 @@ $(NATIVE): $(BIN)/.installed native/Cargo.toml native/Cargo.lock $(wildcard nati
 	touch $@
 native: $(NATIVE)
 
-## run: set up the virtualenv and run the main job on the bundled sample_logs/
+## run: set up the virtualenv and run the service on the bundled sample_logs/ (config:
+## regwatch.example.yaml): it ingests them, follows them, receives webhooks, serves
+## metrics, schedules the report and starts the dashboard; Ctrl-C stops it
 run: $(BIN)/.installed $(NATIVE)
-	$(BIN)/regwatch run --db $(DB) sample_logs
+	$(BIN)/regwatch --config regwatch.example.yaml run --db $(DB)
 
 ## sysdeps: Debian packages the integration tests use (docker-registry, skopeo, ...)
 sysdeps:
