@@ -90,6 +90,69 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class ActionConfig:
+    """One ``capacity.actions`` entry (docs/forecast.md, "Capacity actions").
+
+    ``kind`` is ``webhook`` (POST a JSON payload to ``url``), ``command`` (run ``argv``
+    without a shell, ``{path}``-style placeholders filled in), ``harbor_gc`` (start a
+    garbage collection through Harbor's ``/api/v2.0/system/gc/schedule``) or
+    ``retention_report`` (repositories and tags not pulled for ``unused_days``).
+    Secrets are named by environment variable (``auth_env``), never written here.
+    """
+
+    kind: str
+    name: str
+    url: str | None = None
+    argv: tuple[str, ...] = ()
+    timeout: float = 10.0
+    auth_env: str | None = None  # webhook: the Authorization value; harbor_gc: "user:password"
+    delete_untagged: bool = True  # harbor_gc
+    workers: int = 1  # harbor_gc
+    unused_days: int = 90  # retention_report
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """``capacity:``: thresholds, how soon a forecast crossing triggers, and the actions."""
+
+    thresholds: tuple[float, ...] = (85.0, 100.0)  # percent of capacity
+    within: float = 7 * 86400.0  # seconds: a crossing forecast sooner than this triggers
+    bound: str = "lower"  # which crossing counts: "lower" (earliest plausible) or "eta"
+    dry_run: bool = True
+    cooldown: float = 86400.0  # seconds: a crossing again this soon after the end is the same episode
+    paths: tuple[str, ...] = ()  # storage paths to act on; empty: every sampled path
+    actions: tuple[ActionConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """``report.email``: SMTP delivery of the daily report (the password from ``password_env``)."""
+
+    smtp_host: str
+    to: tuple[str, ...]
+    sender: str  # the YAML key is ``from``
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``report:``: when the daily report is made, for which zone's day, where it goes."""
+
+    at: str = "07:00"
+    timezone: str = "UTC"
+    out: str = "regwatch-reports"
+    email: EmailConfig | None = None
+    webhook: str | None = None
+    webhook_auth_env: str | None = None
+    top_repositories: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     harbor_host_tz: str | None = None
@@ -97,6 +160,8 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     webhooks: WebhookConfig | None = None
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    capacity: CapacityConfig | None = None
+    report: ReportConfig | None = None
 
 
 def parse_tz(spec: str) -> tzinfo:
@@ -137,7 +202,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: the top level must be a mapping, got {type(doc).__name__}")
-    known = {"store", "harbor", "formats", "sources", "webhooks", "service"}
+    known = {"store", "harbor", "formats", "sources", "webhooks", "service", "capacity", "report"}
     for k in doc:
         if k not in known:
             problems.append(f"unknown key {k!r} (allowed: {sorted(known)})")
@@ -217,6 +282,8 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     sources = _sources(doc.get("sources"), problems, {f.name for f in formats})
     webhooks = _webhooks(doc.get("webhooks"), problems)
     service = _service(doc.get("service"), problems)
+    capacity = _capacity(doc.get("capacity"), problems)
+    report = _report(doc.get("report"), problems)
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
     return Config(
@@ -226,6 +293,8 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         sources=sources,
         webhooks=webhooks,
         service=service,
+        capacity=capacity,
+        report=report,
     )
 
 
@@ -330,4 +399,257 @@ def _service(raw: Any, problems: list[str]) -> ServiceConfig:
         partial_timeout=_number("service", raw, "partial_timeout", 5.0, problems, minimum=0.0),
         dashboard=dashboard,
         dashboard_port=port,
+    )
+
+
+#: placeholders a ``command`` action's arguments may use (regwatch.capacity fills them in)
+TEMPLATE_FIELDS = frozenset(
+    {"path", "threshold", "threshold_bytes", "eta", "lower", "upper", "days", "used_bytes", "capacity_bytes", "episode"}
+)
+ACTION_KINDS = ("command", "harbor_gc", "retention_report", "webhook")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _duration(section: str, raw: dict[str, Any], key: str, default: float, problems: list[str]) -> float:
+    if key not in raw:
+        return default
+    from regwatch.errors import BadTime
+    from regwatch.timeargs import parse_duration
+
+    v = raw[key]
+    try:
+        seconds = parse_duration(str(v)).total_seconds()
+    except BadTime:
+        seconds = -1.0
+    if isinstance(v, bool) or seconds <= 0:
+        problems.append(f"{section}.{key} must be a span like 24h or 7d, got {v!r}")
+        return default
+    return seconds
+
+
+def _env_name(section: str, raw: dict[str, Any], key: str, problems: list[str]) -> str | None:
+    v = raw.get(key)
+    if v is None:
+        return None
+    if not (isinstance(v, str) and _ENV_NAME.fullmatch(v)):
+        problems.append(f"{section}.{key} must name an environment variable (the secret stays out of the file), got {v!r}")
+        return None
+    return v
+
+
+def _bool(section: str, raw: dict[str, Any], key: str, default: bool, problems: list[str]) -> bool:
+    v = raw.get(key, default)
+    if not isinstance(v, bool):
+        problems.append(f"{section}.{key} must be true or false, got {v!r}")
+        return default
+    return v
+
+
+def _url(section: str, raw: dict[str, Any], key: str, problems: list[str], *, required: bool) -> str | None:
+    v = raw.get(key)
+    if v is None:
+        if required:
+            problems.append(f"{section}.{key} is required (an http:// or https:// URL)")
+        return None
+    if not (isinstance(v, str) and re.match(r"https?://[^/\s]+", v)):
+        problems.append(f"{section}.{key} must be an http:// or https:// URL, got {v!r}")
+        return None
+    return v
+
+
+def _template_problems(where: str, arg: str) -> list[str]:
+    import string
+
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(arg) if f is not None]
+    except ValueError as exc:
+        return [f"{where} {arg!r} is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"]
+    bad = [n for n in names if n not in TEMPLATE_FIELDS]
+    if bad:
+        return [f"{where} uses unknown placeholder(s) {bad!r} (allowed: {sorted(TEMPLATE_FIELDS)})"]
+    return []
+
+
+def _action(where: str, a: Any, problems: list[str], seen: set[str]) -> ActionConfig | None:
+    if not isinstance(a, dict):
+        problems.append(f"{where} must be a mapping with 'kind', got {type(a).__name__}")
+        return None
+    kind = a.get("kind")
+    if kind not in ACTION_KINDS:
+        problems.append(f"{where}.kind {kind!r} is not one of {list(ACTION_KINDS)}")
+        return None
+    allowed = {"kind", "name", "timeout"} | {
+        "webhook": {"url", "auth_env", "verify_tls"},
+        "command": {"argv"},
+        "harbor_gc": {"url", "auth_env", "delete_untagged", "workers", "verify_tls"},
+        "retention_report": {"unused_days"},
+    }[kind]
+    for k in a:
+        if k.lower() in _SECRET_KEYS:
+            problems.append(f"{where}.{k} holds a secret in plain text; name an environment variable with auth_env instead")
+    _unknown(where, {k: v for k, v in a.items() if k.lower() not in _SECRET_KEYS}, allowed, problems)
+    name = str(a.get("name") or kind)
+    if name in seen:
+        problems.append(f"{where}.name {name!r} is used twice; give each action its own name (it keys the cooldown)")
+    seen.add(name)
+    argv: tuple[str, ...] = ()
+    if kind == "command":
+        raw_argv = a.get("argv")
+        if not isinstance(raw_argv, list) or not raw_argv or not all(isinstance(x, str) for x in raw_argv):
+            problems.append(f"{where}.argv must be a non-empty list of strings (run without a shell), got {raw_argv!r}")
+        else:
+            for j, arg in enumerate(raw_argv):
+                problems.extend(_template_problems(f"{where}.argv[{j}]", arg))
+            argv = tuple(raw_argv)
+    url = _url(where, a, "url", problems, required=kind in ("webhook", "harbor_gc"))
+    workers = a.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 5:
+        problems.append(f"{where}.workers must be an integer from 1 to 5 (Harbor's limit), got {workers!r}")
+        workers = 1
+    unused = a.get("unused_days", 90)
+    if isinstance(unused, bool) or not isinstance(unused, int) or unused < 1:
+        problems.append(f"{where}.unused_days must be a whole number of days >= 1, got {unused!r}")
+        unused = 90
+    return ActionConfig(
+        kind=str(kind),
+        name=name,
+        url=url,
+        argv=argv,
+        timeout=_number(where, a, "timeout", 10.0, problems, minimum=0.1),
+        auth_env=_env_name(where, a, "auth_env", problems),
+        delete_untagged=_bool(where, a, "delete_untagged", True, problems),
+        workers=workers,
+        unused_days=unused,
+        verify_tls=_bool(where, a, "verify_tls", True, problems),
+    )
+
+
+def _capacity(raw: Any, problems: list[str]) -> CapacityConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("capacity must be a mapping, e.g. {thresholds: [85, 100], within: 7d, actions: [...]}")
+        return None
+    allowed = {"thresholds", "within", "bound", "dry_run", "cooldown", "paths", "actions"}
+    _unknown("capacity", raw, allowed, problems)
+    thresholds = raw.get("thresholds", [85, 100])
+    if (
+        not isinstance(thresholds, list)
+        or not thresholds
+        or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t <= 100 for t in thresholds)
+    ):
+        problems.append(f"capacity.thresholds must be a list of percentages in (0, 100], got {thresholds!r}")
+        thresholds = [85, 100]
+    bound = raw.get("bound", "lower")
+    if bound not in ("lower", "eta"):
+        problems.append(f"capacity.bound must be 'lower' (the earliest plausible crossing) or 'eta', got {bound!r}")
+        bound = "lower"
+    paths = raw.get("paths", [])
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        problems.append(f"capacity.paths must be a list of storage paths, got {paths!r}")
+        paths = []
+    raw_actions = raw.get("actions", [])
+    if not isinstance(raw_actions, list):
+        problems.append("capacity.actions must be a list of {kind: webhook|command|harbor_gc|retention_report, ...}")
+        raw_actions = []
+    seen: set[str] = set()
+    actions = [_action(f"capacity.actions[{i}]", a, problems, seen) for i, a in enumerate(raw_actions)]
+    return CapacityConfig(
+        thresholds=tuple(sorted({float(t) for t in thresholds})),
+        within=_duration("capacity", raw, "within", 7 * 86400.0, problems),
+        bound=str(bound),
+        dry_run=_bool("capacity", raw, "dry_run", True, problems),
+        cooldown=_duration("capacity", raw, "cooldown", 86400.0, problems),
+        paths=tuple(paths),
+        actions=tuple(a for a in actions if a is not None),
+    )
+
+
+def _email(raw: Any, problems: list[str]) -> EmailConfig | None:
+    if raw is None:
+        return None
+    where = "report.email"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a mapping with smtp_host, from and to")
+        return None
+    for k in raw:
+        if k.lower() in _SECRET_KEYS:
+            problems.append(f"{where}.{k} holds a secret in plain text; name an environment variable with password_env instead")
+    _unknown(where, {k: v for k, v in raw.items() if k.lower() not in _SECRET_KEYS},
+             {"smtp_host", "port", "from", "to", "starttls", "username", "password_env", "timeout"}, problems)
+    host = raw.get("smtp_host")
+    if not isinstance(host, str) or not host.strip():
+        problems.append(f"{where}.smtp_host is required, got {host!r}")
+        host = ""
+    to = raw.get("to")
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(x, str) and "@" in x for x in to):
+        problems.append(f"{where}.to must be one address or a list of addresses, got {to!r}")
+        to = []
+    sender = raw.get("from")
+    if not isinstance(sender, str) or "@" not in sender:
+        problems.append(f"{where}.from must be an e-mail address, got {sender!r}")
+        sender = ""
+    port = raw.get("port", 25)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        problems.append(f"{where}.port must be a port number, got {port!r}")
+        port = 25
+    user = raw.get("username")
+    if user is not None and not isinstance(user, str):
+        problems.append(f"{where}.username must be a string, got {user!r}")
+        user = None
+    password_env = _env_name(where, raw, "password_env", problems)
+    if password_env and not user:
+        problems.append(f"{where}.password_env is set but username is not; set both or neither")
+    return EmailConfig(
+        smtp_host=str(host),
+        to=tuple(to),
+        sender=str(sender),
+        port=port,
+        starttls=_bool(where, raw, "starttls", False, problems),
+        username=user,
+        password_env=password_env,
+        timeout=_number(where, raw, "timeout", 30.0, problems, minimum=0.1),
+    )
+
+
+def _report(raw: Any, problems: list[str]) -> ReportConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("report must be a mapping, e.g. {at: '07:00', timezone: Europe/Berlin, out: ./reports}")
+        return None
+    _unknown("report", raw, {"at", "timezone", "out", "email", "webhook", "webhook_auth_env", "top_repositories"}, problems)
+    at = raw.get("at", "07:00")
+    if isinstance(at, int) and not isinstance(at, bool) and 0 <= at < 24 * 60:
+        at = f"{at // 60:02d}:{at % 60:02d}"  # YAML 1.1 reads an unquoted 07:00 as 420 (base 60)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(at)) if isinstance(at, str) else None
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        problems.append(f"report.at must be a time of day HH:MM (quote it in YAML: '07:00'), got {at!r}")
+        at = "07:00"
+    tz = str(raw.get("timezone", "UTC"))
+    try:
+        parse_tz(tz)
+    except ConfigError as exc:
+        problems.append(f"report.timezone: {exc}")
+        tz = "UTC"
+    out = raw.get("out", "regwatch-reports")
+    if not isinstance(out, str) or not out.strip():
+        problems.append(f"report.out must be a directory path, got {out!r}")
+        out = "regwatch-reports"
+    top = raw.get("top_repositories", 10)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000:
+        problems.append(f"report.top_repositories must be an integer from 1 to 1000, got {top!r}")
+        top = 10
+    return ReportConfig(
+        at=str(at),
+        timezone=tz,
+        out=os.path.expanduser(out),
+        email=_email(raw.get("email"), problems),
+        webhook=_url("report", raw, "webhook", problems, required=False),
+        webhook_auth_env=_env_name("report", raw, "webhook_auth_env", problems),
+        top_repositories=top,
     )
