@@ -96,7 +96,7 @@ def _ts(v: Any) -> datetime | None:
         return None
     if pd.isna(t):
         return None
-    return utc(t.to_pydatetime())
+    return utc(t.floor("us").to_pydatetime())
 
 
 def usage_series(frame: pd.DataFrame) -> tuple[pd.Series, float | None]:
