@@ -306,6 +306,74 @@ def cmd_status(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     return 0 if st is not None and st.running else 1
 
 
+def cmd_report(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """Write the daily report of --date (default: yesterday in the report's zone)."""
+    from datetime import date, timedelta
+
+    from regwatch.config import parse_tz
+    from regwatch.reports import build_report, write_report
+
+    rc = config.report
+    tz_name = args.timezone or (rc.timezone if rc is not None else "UTC")
+    tz = parse_tz(tz_name)
+    now = clock.now()
+    if args.date:
+        try:
+            day = date.fromisoformat(args.date)
+        except ValueError as exc:
+            raise ConfigError(f"--date {args.date!r} is not a date; use YYYY-MM-DD") from exc
+    else:
+        day = now.astimezone(tz).date() - timedelta(days=1)
+    out = args.out or (rc.out if rc is not None else "regwatch-reports")
+    store, _ = open_store(args, config, create=False)
+    try:
+        report = build_report(store, day, tz_name, now, top=rc.top_repositories if rc is not None else 10)
+    finally:
+        store.close()
+    html_path, json_path = write_report(report, out)
+    print(f"{html_path}\n{json_path}\n{report.headline}")
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """Days until each sampled path reaches 85% and 100% of its capacity, with bounds."""
+    from regwatch.capacity import assess_store
+    from regwatch.timeargs import parse_duration
+
+    horizon = parse_duration(args.horizon)
+    store, _ = open_store(args, config, create=False)
+    try:
+        rows = assess_store(store, clock.now(), (85.0, 100.0), horizon, path=args.path)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([a.to_dict() for a in rows], sort_keys=True))
+        return 0
+    if not rows:
+        where = f"path {args.path!r}" if args.path else "any path"
+        print(f"not enough data: no storage samples for {where} in the store (configure storage.paths and run the service)")
+        return 0
+    days = f"{horizon.total_seconds() / 86400:g} d"
+    for path in dict.fromkeys(a.path for a in rows):
+        mine = [a for a in rows if a.path == path]
+        a0 = mine[0]
+        used = f"{a0.used_bytes:,.0f}" if a0.used_bytes is not None else "?"
+        cap = f"{a0.capacity_bytes:,.0f}" if a0.capacity_bytes is not None else "?"
+        print(f"{path}: {used} of {cap} bytes used")
+        for a in mine:
+            label = f"{a.threshold:g}%"
+            if not a.ok:
+                print(f"  {label:>4}: {a.status} ({a.reason})")
+                continue
+
+            def d(bound: str) -> str:
+                v = a.days_to(bound)
+                return f"{v:.1f} d" if v is not None else f"beyond {days}"
+
+            print(f"  {label:>4}: {d('eta')} (earliest {d('lower')}, latest {d('upper')})")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regwatch", description="Observability and audit analytics for container registries.")
@@ -367,6 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
     store_opts(st)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
+
+    rp = sub.add_parser("report", help="write the daily capacity report (HTML and JSON) of a day")
+    store_opts(rp)
+    rp.add_argument("--date", help="the day, YYYY-MM-DD (default: yesterday in report.timezone)")
+    rp.add_argument("--out", metavar="DIR", help="output directory (default: report.out, else ./regwatch-reports)")
+    rp.add_argument("--timezone", help="the zone whose calendar day is reported (default: report.timezone, else UTC)")
+    rp.set_defaults(func=cmd_report)
+
+    fc = sub.add_parser("forecast", help="days until each storage path reaches 85%% and 100%%, with bounds")
+    store_opts(fc)
+    fc.add_argument("--path", help="only this storage path")
+    fc.add_argument("--horizon", default="30d", help="how far ahead to look (default 30d)")
+    fc.add_argument("--json", action="store_true")
+    fc.set_defaults(func=cmd_forecast)
     return p
 
 
