@@ -9,6 +9,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v script >/dev/null || need+=(bsdutils)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+command -v chromium >/dev/null || need+=(chromium)  # the report page test renders in headless Chromium
 if [ ${#need[@]} -eq 0 ]; then
   echo "sysdeps: all present"
   exit 0
