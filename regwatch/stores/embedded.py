@@ -41,7 +41,7 @@ from regwatch import arrowkit
 from regwatch.duck import run_sql, to_arrow
 from regwatch.errors import StoreCorrupt, StoreError, StoreUnavailable
 from regwatch.events import EVENT_FIELDS, Event
-from regwatch.stores.base import GROUPABLE, Aggregation, Health, Query, WriteResult
+from regwatch.stores.base import GROUPABLE, RECORD_KIND, Aggregation, Health, Query, Record, WriteResult, check_record
 
 MANIFEST_VERSION = 1
 COMPACT_AT = 24  # files per day partition before they are merged
@@ -878,3 +878,243 @@ class EmbeddedStore:
         if con is not None:
             con.close()
             self._local.con = None
+
+    # -- records ---------------------------------------------------------------------
+    # Records (storage samples, capacity-action outcomes, report runs) live beside the
+    # events, in a set of their own with its own manifest, so neither ever rewrites the
+    # other's files:
+    #
+    #     records.json                         the live record files per kind (replaced atomically)
+    #     records/<kind>/<uuid>.parquet        immutable: key, timestamp, data (JSON), seq
+    #
+    # A put appends one file per kind under the writer lock; ``seq`` grows with every
+    # put, so when a (kind, key) is in several files the highest seq is the live one.
+    # Every RECORD_COMPACT_AT files of one level are merged into one file of the next
+    # level, keeping only the newest version of each key; a read takes the newest
+    # version over the (few) files of the kind.
+
+    @property
+    def _records_manifest_path(self) -> Path:
+        return self.path / RECORDS_MANIFEST
+
+    def _load_records_manifest(self) -> dict[str, Any]:
+        try:
+            with open(self._records_manifest_path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except FileNotFoundError:
+            return {"version": RECORDS_VERSION, "seq": 0, "kinds": {}, "retired": []}
+        except (OSError, ValueError) as exc:
+            raise StoreCorrupt(
+                f"cannot read {str(self._records_manifest_path)!r}: {exc}; restore it from backup "
+                "(the events are not affected)"
+            ) from exc
+        if doc.get("version") != RECORDS_VERSION:
+            raise StoreCorrupt(
+                f"records manifest version {doc.get('version')!r} is not {RECORDS_VERSION}; use a matching regwatch"
+            )
+        return doc
+
+    def _save_records_manifest(self, doc: dict[str, Any]) -> None:
+        # the same discipline as manifest.json: write aside, fsync, rename over, fsync the directory
+        tmp = self.path / f".records.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._records_manifest_path)
+        dfd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _write_records_file(self, kind: str, table: pa.Table, level: int) -> dict[str, Any]:
+        folder = self.path / "records" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"records/{kind}/{uuid.uuid4().hex}.parquet"
+        tmp = self.path / f"{name}.tmp"
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+        ts = table["timestamp"]
+        lo, hi = (v.value / 1e6 for v in pc.min_max(ts).values())  # epoch micros -> seconds
+        return {"name": name, "rows": table.num_rows, "level": level, "min_ts": lo, "max_ts": hi}
+
+    def put_records(self, records: Sequence[Record]) -> int:
+        """Store records; the same (kind, key) again replaces it. Nothing is written
+        when one record is bad (StoreError names it)."""
+        if not records:
+            return 0
+        for rec in records:
+            why = check_record(rec)
+            if why is not None:
+                raise StoreError(why)
+        by_kind: dict[str, dict[str, Record]] = {}
+        for rec in records:
+            by_kind.setdefault(rec.kind, {})[rec.key] = rec  # the last one in the batch wins
+        try:
+            bodies = {
+                kind: [_json_dumps(dict(r.data)) for r in recs.values()] for kind, recs in by_kind.items()
+            }
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"record data is not JSON-able: {exc}") from exc
+        written = 0
+        with self._writer():
+            doc = self._load_records_manifest()
+            for kind, recs in by_kind.items():
+                seq = int(doc.get("seq", 0)) + 1
+                doc["seq"] = seq
+                table = pa.table(
+                    {
+                        "key": pa.array(list(recs), pa.string()),
+                        "timestamp": pa.array([r.timestamp for r in recs.values()], pa.timestamp("us", tz="UTC")),
+                        "data": pa.array(bodies[kind], pa.string()),
+                        "seq": pa.array([seq] * len(recs), pa.int64()),
+                    },
+                    schema=RECORD_SCHEMA,
+                ).sort_by([("timestamp", "ascending"), ("key", "ascending")])
+                try:
+                    entry = self._write_records_file(kind, table, 0)
+                except OSError as exc:
+                    raise StoreUnavailable(
+                        f"cannot write records under {str(self.path)!r}: {exc.strerror}; free space or fix permissions"
+                    ) from exc
+                doc.setdefault("kinds", {}).setdefault(kind, []).append(entry)
+                written += table.num_rows
+            self._save_records_manifest(doc)
+            self._compact_records(doc)
+        return written
+
+    def _compact_records(self, doc: dict[str, Any]) -> None:
+        """Merge RECORD_COMPACT_AT files of a level into one of the next (newest version
+        of each key only). An optimisation: a failure leaves the files as they are."""
+        changed = False
+        for kind, files in doc.get("kinds", {}).items():
+            while True:
+                levels: dict[int, list[dict[str, Any]]] = {}
+                for f in files:
+                    levels.setdefault(int(f.get("level", 0)), []).append(f)
+                full = [(lvl, fs) for lvl, fs in sorted(levels.items()) if len(fs) >= RECORD_COMPACT_AT]
+                if not full:
+                    break
+                level, old = full[0]
+                paths = [str(self.path / f["name"]) for f in old]
+                try:
+                    merged = to_arrow(
+                        self._con().execute(
+                            "SELECT key, timestamp, data, seq FROM read_parquet($files) "
+                            "QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1 "
+                            "ORDER BY timestamp, key",
+                            {"files": paths},
+                        )
+                    ).cast(RECORD_SCHEMA)
+                    entry = self._write_records_file(kind, merged, level + 1)
+                except (duckdb.Error, OSError):
+                    return
+                names = {f["name"] for f in old}
+                files[:] = [f for f in files if f["name"] not in names] + [entry]
+                now = time.time()
+                doc.setdefault("retired", []).extend({"name": n, "at": now} for n in sorted(names))
+                changed = True
+        retired = doc.get("retired", [])
+        now = time.time()
+        keep = []
+        for r in retired:
+            if now - r["at"] > GRACE_SECONDS:
+                try:
+                    (self.path / r["name"]).unlink()
+                except FileNotFoundError:
+                    pass
+                changed = True
+            else:
+                keep.append(r)
+        doc["retired"] = keep
+        if changed:
+            self._save_records_manifest(doc)
+
+    def get_records(
+        self,
+        kind: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_prefix: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Record]:
+        """Records of ``kind`` with since <= timestamp < until, ordered by (timestamp,
+        key) or reversed, at most ``limit``."""
+        if not RECORD_KIND.fullmatch(kind):
+            raise StoreError(f"record kind {kind!r} is not lower-case letters and '_' (e.g. 'storage_sample')")
+        if limit is not None and limit <= 0:
+            return []
+        for attempt in range(3):
+            files = [str(self.path / f["name"]) for f in self._load_records_manifest().get("kinds", {}).get(kind, [])]
+            if not files:
+                return []
+            params: dict[str, Any] = {"files": files}
+            inner = ["TRUE"]
+            if key_prefix is not None:
+                inner.append("starts_with(key, $prefix)")
+                params["prefix"] = key_prefix
+            outer = ["TRUE"]
+            if since is not None:
+                outer.append("timestamp >= $since")
+                params["since"] = since
+            if until is not None:
+                outer.append("timestamp < $until")
+                params["until"] = until
+            order = "DESC" if newest_first else "ASC"
+            lim = f" LIMIT {int(limit)}" if limit is not None else ""
+            # one file has one version per key (a put or a merge keeps only the newest)
+            dedup = "" if len(files) == 1 else " QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1"
+            sql = (
+                f"SELECT key, epoch_us(timestamp) AS us, data FROM ("
+                f"SELECT key, timestamp, data FROM read_parquet($files) WHERE {' AND '.join(inner)}{dedup}) "
+                f"WHERE {' AND '.join(outer)} ORDER BY timestamp {order}, key {order}{lim}"
+            )
+            try:
+                table = to_arrow(self._con().execute(sql, params))
+                break
+            except duckdb.IOException as exc:
+                # a merge retired a file between our manifest read and the scan
+                if attempt == 2:
+                    raise StoreUnavailable(f"embedded store read of records failed: {exc}") from exc
+            except duckdb.Error as exc:
+                raise StoreError(f"embedded store records query failed: {exc}") from exc
+        keys = table["key"].to_pylist()
+        micros = table["us"].to_pylist()
+        datas = table["data"].to_pylist()
+        loads = _json_loads
+        return [
+            Record(kind, k, _EPOCH + timedelta(microseconds=us), loads(d)) for k, us, d in zip(keys, micros, datas)
+        ]
+
+
+# -- records (module level) ----------------------------------------------------------
+RECORDS_MANIFEST = "records.json"
+RECORDS_VERSION = 1
+RECORD_COMPACT_AT = 8  # record files per kind and level before they are merged
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("data", pa.string()),
+        pa.field("seq", pa.int64()),
+    ]
+)
+
+try:  # optional: several times quicker for the ~100k samples of a 90-day history
+    import orjson as _orjson
+
+    def _json_dumps(value: Any) -> str:
+        return _orjson.dumps(value).decode()
+
+    _json_loads: Any = _orjson.loads
+except ImportError:  # pragma: no cover - orjson is a dependency of the service extra
+
+    def _json_dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+    _json_loads = json.loads
