@@ -139,13 +139,17 @@ def test_run_report_mails_a_real_smtp_server_and_posts_the_webhook(store: Embedd
         def handle_message(self, message: Message) -> None:
             got.append(message)
 
-    smtp = Controller(Keep(), hostname="127.0.0.1", port=0)
+    import socket
+
+    with socket.socket() as probe:  # aiosmtpd's Controller cannot take port 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Keep(), hostname="127.0.0.1", port=port)
     smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     http.got = []  # type: ignore[attr-defined]
     threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
-        port = smtp.server.sockets[0].getsockname()[1]
         cfg = ReportConfig(out=str(tmp_path / "out"), webhook=f"http://127.0.0.1:{http.server_address[1]}/report",
                            webhook_auth_env="HOOK", email=EmailConfig(smtp_host="127.0.0.1", port=port,
                                                                       sender="regwatch@example.org", to=("ops@example.org",)))
