@@ -128,6 +128,7 @@ def drop_es_prefix(client: Any, prefix: str) -> None:
     for i in range(0, len(names), 50):
         client.options(ignore_status=404).indices.delete(index=",".join(names[i:i + 50]))
     client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-events")
+    client.options(ignore_status=404).indices.delete(index=f"{prefix}-records")
     for part in ("settings", "mappings", "custom"):
         client.options(ignore_status=404).cluster.delete_component_template(
             name=f"{prefix}-events@{part}"

@@ -121,6 +121,10 @@ def check_record(rec: Record) -> str | None:
         return f"record kind {rec.kind!r} is not lower-case letters and '_' (e.g. 'storage_sample')"
     if not isinstance(rec.key, str) or not rec.key or len(rec.key) > MAX_RECORD_KEY:
         return f"record key {rec.key!r} of kind {rec.kind!r} must be a non-empty string of at most {MAX_RECORD_KEY} characters"
+    try:
+        rec.key.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"record key {rec.key!r} of kind {rec.kind!r} is not valid Unicode text"
     if not isinstance(rec.timestamp, datetime) or rec.timestamp.utcoffset() is None:
         return f"record {rec.kind}/{rec.key}: timestamp {rec.timestamp!r} must be a tz-aware datetime"
     if not isinstance(rec.data, Mapping):

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 from regwatch.errors import ConfigError, StoreError, StoreUnavailable
 from regwatch.events import Event
-from regwatch.stores.base import Aggregation, Health, Query, WriteResult
+from regwatch.stores.base import RECORD_KIND, Aggregation, Health, Query, Record, WriteResult, check_record
 
 try:
     import elastic_transport
@@ -190,6 +190,19 @@ MAPPINGS: dict[str, Any] = {
             duration_ms={"type": "double", "ignore_malformed": True},
             repeat=_long(),
         ),
+    },
+}
+
+#: the records index (``<prefix>-records``): the data is the caller's, kept in _source only
+RECORD_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "_meta": {"managed_by": "regwatch", "schema_version": SCHEMA_VERSION},
+    "properties": {
+        "kind": {"type": "keyword"},
+        "key": {"type": "keyword"},
+        "@timestamp": {"type": "date"},
+        "timestamp_us": {"type": "long"},
+        "data": {"type": "object", "enabled": False},
     },
 }
 
@@ -1062,6 +1075,124 @@ class ElasticsearchStore:
 
     def close(self) -> None:
         self._es.close()
+
+    # -- records ---------------------------------------------------------------------
+    # Records (storage samples, capacity-action outcomes, report runs) live in one index
+    # of their own, ``<prefix>-records``, with ``_id`` = ``kind:key``: putting the same
+    # (kind, key) again overwrites the document, so a retried job doubles nothing. The
+    # data is kept in ``_source`` only (not indexed: its shape is the caller's).
+
+    @property
+    def records_index(self) -> str:
+        return f"{self.index_prefix}-records"
+
+    def _ensure_records_index(self) -> None:
+        if getattr(self, "_records_ready", False):
+            return
+        es = self._es
+        try:
+            resp = es.options(ignore_status=400).indices.create(
+                index=self.records_index, mappings=RECORD_MAPPINGS,
+                settings={"index": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"}},
+            )
+        except (ApiError, elastic_transport.TransportError) as exc:
+            raise self._explain(exc, "creating the records index") from exc
+        if resp.meta.status == 400 and "resource_already_exists" not in json.dumps(resp.body):
+            raise StoreError(f"Elasticsearch at {self.url} refused creating {self.records_index!r}: {resp.body}")
+        self._records_ready = True
+
+    def put_records(self, records: Sequence[Record]) -> int:
+        """Index records (``_id`` = kind:key, replacing an earlier one). Nothing is sent
+        when one record is bad (StoreError names it); StoreUnavailable when the cluster
+        cannot take them (putting them again is safe)."""
+        if not records:
+            return 0
+        for rec in records:
+            why = check_record(rec)
+            if why is not None:
+                raise StoreError(why)
+        latest: dict[tuple[str, str], Record] = {}
+        for rec in records:
+            latest[(rec.kind, rec.key)] = rec
+        actions = []
+        for (kind, key), rec in latest.items():
+            ts = rec.timestamp.astimezone(timezone.utc)
+            body = {"kind": kind, "key": key, "@timestamp": ts.isoformat(), "timestamp_us": epoch_us(ts),
+                    "data": dict(rec.data)}
+            actions.append(({"index": {"_index": self.records_index, "_id": _doc_id(f"{kind}:{key}")}}, _dumps(body)))
+        self._ensure_records_index()
+        written = 0
+        try:
+            # refresh: a job reads its own records back at once (cooldowns, due reports)
+            for ok, item in helpers.streaming_bulk(
+                self._es, iter(actions), chunk_size=self.bulk_docs, max_chunk_bytes=self.bulk_bytes,
+                expand_action_callback=lambda a: a, raise_on_error=False, raise_on_exception=False,
+                max_retries=self.max_retries, initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
+                refresh=True,
+            ):
+                info = next(iter(item.values()))
+                if ok:
+                    written += 1
+                    continue
+                exc = info.get("exception")
+                if isinstance(exc, (ApiError, elastic_transport.TransportError)):
+                    raise self._explain(exc, "writing records")
+                status = info.get("status", 500)
+                err = (StoreUnavailable if status in _RETRY or status >= 500 or status in (401, 403) else StoreError)
+                raise err(
+                    f"Elasticsearch at {self.url} refused a record in {self.records_index!r} "
+                    f"({status}: {_item_reason(info)}); {written} of {len(actions)} were stored, "
+                    "putting them again is safe"
+                )
+        except elastic_transport.TransportError as exc:
+            raise self._explain(exc, "writing records") from exc
+        return written
+
+    def get_records(
+        self,
+        kind: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        key_prefix: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Record]:
+        """Records of ``kind`` with since <= timestamp < until, ordered by (timestamp,
+        key) or reversed, at most ``limit``; pages with search_after on (time, key)."""
+        if not RECORD_KIND.fullmatch(kind):
+            raise StoreError(f"record kind {kind!r} is not lower-case letters and '_' (e.g. 'storage_sample')")
+        if limit is not None and limit <= 0:
+            return []
+        filters: list[dict[str, Any]] = [{"term": {"kind": kind}}]
+        rng: dict[str, int] = {}
+        if since is not None:
+            rng["gte"] = epoch_us(since)
+        if until is not None:
+            rng["lt"] = epoch_us(until)
+        if rng:
+            filters.append({"range": {"timestamp_us": rng}})
+        if key_prefix is not None:
+            filters.append({"prefix": {"key": key_prefix}})
+        order = "desc" if newest_first else "asc"
+        sort = [{"timestamp_us": order}, {"key": order}]
+        out: list[Record] = []
+        after: list[Any] | None = None
+        while limit is None or len(out) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(out))
+            extra: dict[str, Any] = {"search_after": after} if after is not None else {}
+            resp = self._search("reading records", index=self.records_index, query={"bool": {"filter": filters}},
+                                sort=sort, size=size, track_total_hits=False, ignore_unavailable=True,
+                                allow_no_indices=True, **extra)
+            hits = resp["hits"]["hits"]
+            for h in hits:
+                src = h["_source"]
+                us = int(src["timestamp_us"])
+                out.append(Record(src["kind"], src["key"], _EPOCH + timedelta(microseconds=us), src.get("data") or {}))
+            if len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+        return out
 
 
 def _chain_text(exc: BaseException) -> str:

@@ -421,3 +421,135 @@ def test_property_repo_glob_matches_fnmatch(glob_store: tuple[Any, list[Event]],
     store, events = glob_store
     q = Query(repo=glob)
     assert ids(store.search(q)) == ids(expected(events, q)), glob
+
+
+# -- records -------------------------------------------------------------------------
+# The Records API (storage samples, capacity-action outcomes, report runs): the same
+# (kind, key) replaces, filters follow regwatch.stores.base.record_matches and the order
+# is (timestamp, key).
+
+from regwatch.errors import StoreError  # noqa: E402
+from regwatch.stores.base import Record, record_matches, record_order  # noqa: E402
+
+
+def rec(kind: str, key: str, seconds: float, **data: Any) -> Record:
+    return Record(kind, key, T0 + timedelta(seconds=seconds), data)
+
+
+def test_records_round_trip_in_order_and_by_kind(store: Any) -> None:
+    a = [rec("storage_sample", f"/srv/reg|{i:03d}", 300 * (9 - i), used_bytes=10**12 + i, complete=i % 2 == 0,
+             nested={"list": [1, 2.5, None, "x"], "üñï": "ok"}) for i in range(10)]
+    b = [rec("report_run", "2024-03-10", 5, files=["a.html", "a.json"])]
+    assert store.put_records(a + b) == 11
+    got = store.get_records("storage_sample")
+    assert got == sorted(a, key=record_order)
+    assert got[0].timestamp.utcoffset() == timedelta(0)
+    assert store.get_records("report_run") == b
+    assert store.get_records("capacity_action") == []
+    assert store.get_records("storage_sample", newest_first=True) == sorted(a, key=record_order, reverse=True)
+
+
+def test_records_same_kind_and_key_replaces(store: Any) -> None:
+    store.put_records([rec("capacity_action", "ep1|gc", 0, outcome="failed", attempt=1),
+                       rec("capacity_action", "ep1|mail", 1, outcome="ok")])
+    # again later (a retry), and twice within one batch: the last one wins
+    store.put_records([rec("capacity_action", "ep1|gc", 50, outcome="failed", attempt=2),
+                       rec("capacity_action", "ep1|gc", 60, outcome="ok", attempt=3)])
+    got = store.get_records("capacity_action")
+    assert [(r.key, r.data["outcome"]) for r in got] == [("ep1|mail", "ok"), ("ep1|gc", "ok")]
+    assert got[1].data["attempt"] == 3 and got[1].timestamp == T0 + timedelta(seconds=60)
+    # the same key under another kind is another record
+    store.put_records([rec("report_run", "ep1|gc", 0)])
+    assert len(store.get_records("capacity_action")) == 2
+    # a replaced record that moved out of a time window is gone from that window
+    assert store.get_records("capacity_action", until=T0 + timedelta(seconds=10)) == [got[0]]
+
+
+def test_records_timestamps_are_instants_in_utc(store: Any) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    t = datetime(2024, 3, 10, 14, 0, 0, 123456, tzinfo=plus2)
+    store.put_records([Record("storage_sample", "k", t, {})])
+    exact = T0.replace(microsecond=123456)  # the same instant in UTC
+    assert store.get_records("storage_sample", until=exact) == []
+    (got,) = store.get_records("storage_sample", since=exact, until=exact + timedelta(microseconds=1))
+    assert got.timestamp == exact
+    assert got.timestamp.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Record("Storage", "k", T0, {}),
+        Record("storage-sample", "k", T0, {}),
+        Record("storage_sample", "", T0, {}),
+        Record("storage_sample", "k", T0.replace(tzinfo=None), {}),
+        Record("storage_sample", "k", T0, {"when": T0}),
+        Record("storage_sample", "k", T0, {"x": float("nan")}),
+        Record("storage_sample", "k", T0, {1: "int key"}),
+        Record("storage_sample", "k\udc80", T0, {}),
+    ],
+)
+def test_records_a_bad_record_rejects_the_batch_whole(store: Any, bad: Record) -> None:
+    good = rec("storage_sample", "good", 0, used_bytes=1)
+    with pytest.raises(StoreError) as info:
+        store.put_records([good, bad])
+    assert "\n" not in str(info.value) and "record" in str(info.value)
+    assert store.get_records("storage_sample") == []
+    assert store.put_records([good]) == 1
+
+
+def test_records_bad_kind_on_read_is_a_store_error(store: Any) -> None:
+    with pytest.raises(StoreError, match="record kind"):
+        store.get_records("Not A Kind")
+
+
+def test_records_many_puts_and_many_rows(store: Any) -> None:
+    """Over the embedded store's merges (8 files a level) and the Elasticsearch page (10k)."""
+    first = [rec("storage_sample", f"p|{i:06d}", i, used_bytes=i) for i in range(12_000)]
+    store.put_records(first)
+    for j in range(70):  # one sample a put, as the sampler does; every 7th replaces an old one
+        key_ = f"p|{j * 7:06d}" if j % 7 == 0 else f"q|{j:06d}"
+        store.put_records([rec("storage_sample", key_, 20_000 + j, used_bytes=-j)])
+    got = store.get_records("storage_sample")
+    replaced = {f"p|{j * 7:06d}" for j in range(0, 70, 7)}
+    assert len(got) == 12_000 + 60
+    assert got == sorted(got, key=record_order)
+    by_key = {r.key: r for r in got}
+    assert all(by_key[k].data["used_bytes"] <= 0 for k in replaced)
+    assert by_key["p|000001"].data == {"used_bytes": 1}
+    assert len(store.get_records("storage_sample", key_prefix="q|")) == 60
+    newest = store.get_records("storage_sample", limit=3, newest_first=True)
+    assert [r.key for r in newest] == ["q|000069", "q|000068", "q|000067"]
+
+
+_rec_kinds = st.sampled_from(["storage_sample", "capacity_action"])
+_rec_keys = st.text("ab|/", min_size=1, max_size=4)
+_records = st.lists(st.builds(lambda k, key, s, v: rec(k, key, s, v=v), _rec_kinds, _rec_keys,
+                              st.integers(0, 40), st.integers(-5, 5)), max_size=40)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batches=st.lists(_records, min_size=1, max_size=3),
+       since=st.none() | st.integers(0, 40), until=st.none() | st.integers(0, 41),
+       prefix=st.none() | st.text("ab|/", max_size=2), limit=st.none() | st.integers(0, 10),
+       newest_first=st.booleans())
+def test_property_records_match_reference(
+    store_factory: Callable[[], Any], batches: list[list[Record]], since: int | None, until: int | None,
+    prefix: str | None, limit: int | None, newest_first: bool,
+) -> None:
+    store = store_factory()
+    live: dict[tuple[str, str], Record] = {}
+    for batch in batches:
+        store.put_records(batch)
+        live.update(((r.kind, r.key), r) for r in batch)
+    t_since = None if since is None else T0 + timedelta(seconds=since)
+    t_until = None if until is None else T0 + timedelta(seconds=until)
+    for kind in ("storage_sample", "capacity_action"):
+        want = sorted((r for r in live.values() if record_matches(r, kind, t_since, t_until, prefix)),
+                      key=record_order, reverse=newest_first)
+        if limit is not None:
+            want = want[:limit]
+        got = store.get_records(kind, since=t_since, until=t_until, key_prefix=prefix, limit=limit,
+                                newest_first=newest_first)
+        assert got == want
