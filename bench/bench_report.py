@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import loadavg, machine, machine_lines, replace_section  # noqa: E402
-from bench_store import DAYS, START, batches  # noqa: E402
+from bench_ingest import loadavg, machine, machine_lines, replace_section
+from bench_store import DAYS, START, batches
 
-from regwatch.capacity import retention_recommendation  # noqa: E402
-from regwatch.reports import build_report, write_report  # noqa: E402
-from regwatch.stores.embedded import EmbeddedStore  # noqa: E402
+from regwatch.capacity import retention_recommendation
+from regwatch.reports import build_report, write_report
+from regwatch.stores.embedded import EmbeddedStore
 
 SECTION = "## Daily report"
 

@@ -366,11 +366,11 @@ def cmd_forecast(args: argparse.Namespace, config: Config, clock: Clock) -> int:
                 print(f"  {label:>4}: {a.status} ({a.reason})")
                 continue
 
-            def d(bound: str) -> str:
+            shown = {}
+            for bound in ("eta", "lower", "upper"):
                 v = a.days_to(bound)
-                return f"{v:.1f} d" if v is not None else f"beyond {days}"
-
-            print(f"  {label:>4}: {d('eta')} (earliest {d('lower')}, latest {d('upper')})")
+                shown[bound] = f"{v:.1f} d" if v is not None else f"beyond {days}"
+            print(f"  {label:>4}: {shown['eta']} (earliest {shown['lower']}, latest {shown['upper']})")
     return 0
 
 

@@ -5,7 +5,16 @@ Called by the service after each storage sample: :func:`forecast_gauges` (the
 ``regwatch_storage_time_to_threshold_seconds`` gauge) and :func:`evaluate_capacity`.
 """
 
-from regwatch.capacity.actions import DRY_RUN, FAILED, OK, OUTCOMES, SKIPPED, Trigger, harbor_gc_request, run_action
+from regwatch.capacity.actions import (
+    DRY_RUN,
+    FAILED,
+    OK,
+    OUTCOMES,
+    SKIPPED,
+    Trigger,
+    harbor_gc_request,
+    run_action,
+)
 from regwatch.capacity.assess import (
     GAUGE_THRESHOLDS,
     Assessment,
@@ -15,8 +24,19 @@ from regwatch.capacity.assess import (
     threshold_label,
     usage_series,
 )
-from regwatch.capacity.evaluate import ACTION_KIND, EPISODE_KIND, ActionOutcome, evaluate_capacity, recorded_outcomes
-from regwatch.capacity.retention import Retention, StaleRepository, StaleTag, retention_recommendation
+from regwatch.capacity.evaluate import (
+    ACTION_KIND,
+    EPISODE_KIND,
+    ActionOutcome,
+    evaluate_capacity,
+    recorded_outcomes,
+)
+from regwatch.capacity.retention import (
+    Retention,
+    StaleRepository,
+    StaleTag,
+    retention_recommendation,
+)
 
 __all__ = [
     "ACTION_KIND",

@@ -131,7 +131,7 @@ def _episode(store: Any, a: Assessment, cfg: CapacityConfig, crossing: datetime 
         return None
     if is_open:
         return str(state["episode"])
-    if state.get("state") == "closed" and (now - utc(last.timestamp)).total_seconds() <= cfg.cooldown:
+    if last is not None and state.get("state") == "closed" and (now - utc(last.timestamp)).total_seconds() <= cfg.cooldown:
         episode = str(state["episode"])  # back within the cooldown: the same episode
     else:
         episode = prefix + _stamp(now)

@@ -129,11 +129,11 @@ def retention_recommendation(store: Store, now: datetime, unused_days: int = 90)
         i = bisect_left(times.get(u.repository, []), u.timestamp)
         while i < len(lst) and lst[i].timestamp - u.timestamp <= UPLOAD_TO_PUSH:
             p = lst[i]
-            if not u.client_ip or not p.client_ip or p.client_ip == u.client_ip:
-                if p.reference and not _is_digest(p.reference):
-                    key = (u.repository, str(p.reference))
-                    tag_bytes[key] = tag_bytes.get(key, 0) + int(u.bytes)
-                    break
+            same_client = not u.client_ip or not p.client_ip or p.client_ip == u.client_ip
+            if same_client and p.reference and not _is_digest(p.reference):
+                key = (u.repository, str(p.reference))
+                tag_bytes[key] = tag_bytes.get(key, 0) + int(u.bytes)
+                break
             i += 1
         else:
             unattributed += int(u.bytes)
@@ -165,9 +165,11 @@ def retention_recommendation(store: Store, now: datetime, unused_days: int = 90)
     stale_repo_names = {r.repository for r in repos}
     total = sum(r.bytes for r in repos) + sum(t.bytes for t in tags if t.repository not in stale_repo_names)
     notes = [
-        "bytes are those of the blob uploads seen in the logs (each layer once per repository), "
-        "not a scan of the storage: layers shared with other tags or repositories are counted "
-        "where they were first uploaded, and blobs uploaded before the logs begin are missing"
+        (
+            "bytes are those of the blob uploads seen in the logs (each layer once per repository), "
+            "not a scan of the storage: layers shared with other tags or repositories are counted "
+            "where they were first uploaded, and blobs uploaded before the logs begin are missing"
+        )
     ]
     if unattributed:
         notes.append(f"{unattributed:,} uploaded bytes could not be tied to a tag (no push followed within 1 h)")

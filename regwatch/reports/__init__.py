@@ -4,7 +4,14 @@
 
 from regwatch.reports.model import PathReport, Report, build_report, day_bounds
 from regwatch.reports.render import render_html, render_json, write_report
-from regwatch.reports.schedule import RUN_KIND, ReportRun, due_reports, latest_due_day, reported_days, run_report
+from regwatch.reports.schedule import (
+    RUN_KIND,
+    ReportRun,
+    due_reports,
+    latest_due_day,
+    reported_days,
+    run_report,
+)
 
 __all__ = [
     "RUN_KIND",

@@ -13,7 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from regwatch.capacity.assess import GAUGE_THRESHOLDS, Assessment, assess_path, threshold_label, usage_series
+from regwatch.capacity.assess import (
+    GAUGE_THRESHOLDS,
+    Assessment,
+    assess_path,
+    threshold_label,
+    usage_series,
+)
 from regwatch.events import AuthClass, Tally, utc
 from regwatch.stores.base import Aggregation, Query, Store
 
