@@ -153,6 +153,36 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class StoragePathConfig:
+    """``storage.paths[i]``: a registry storage root; ``tree`` also walks it for the
+    registry's own bytes (beside the filesystem's, from statvfs)."""
+
+    path: str
+    tree: bool = True
+
+
+@dataclass(frozen=True)
+class HarborStatsConfig:
+    """``storage.harbor``: Harbor's statistics and quota API. The password is read from
+    the environment variable ``password_env`` when sampling, never kept here."""
+
+    url: str
+    username: str
+    password_env: str
+    verify_tls: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """``storage:``: what the sampling job (regwatch.storage.StorageSampler) measures."""
+
+    interval: float = 300.0  # seconds between samples
+    paths: tuple[StoragePathConfig, ...] = ()
+    harbor: HarborStatsConfig | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     harbor_host_tz: str | None = None
@@ -162,6 +192,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     capacity: CapacityConfig | None = None
     report: ReportConfig | None = None
+    storage: StorageConfig | None = None
 
 
 def parse_tz(spec: str) -> tzinfo:
@@ -202,7 +233,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: the top level must be a mapping, got {type(doc).__name__}")
-    known = {"store", "harbor", "formats", "sources", "webhooks", "service", "capacity", "report"}
+    known = {"store", "harbor", "formats", "sources", "webhooks", "service", "capacity", "report", "storage"}
     for k in doc:
         if k not in known:
             problems.append(f"unknown key {k!r} (allowed: {sorted(known)})")
@@ -284,6 +315,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     service = _service(doc.get("service"), problems)
     capacity = _capacity(doc.get("capacity"), problems)
     report = _report(doc.get("report"), problems)
+    storage = _storage(doc.get("storage"), problems)
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
     return Config(
@@ -295,6 +327,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         service=service,
         capacity=capacity,
         report=report,
+        storage=storage,
     )
 
 
@@ -653,3 +686,61 @@ def _report(raw: Any, problems: list[str]) -> ReportConfig | None:
         webhook_auth_env=_env_name("report", raw, "webhook_auth_env", problems),
         top_repositories=top,
     )
+
+
+def _storage(raw: Any, problems: list[str]) -> StorageConfig | None:
+    """``storage:`` (regwatch.storage); every problem is collected with its key path."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("storage must be a mapping, e.g. {interval: 5m, paths: [{path: /var/lib/registry}]}")
+        return None
+    _unknown("storage", raw, {"interval", "paths", "harbor"}, problems)
+    interval = _duration("storage", raw, "interval", 300.0, problems)
+    paths: list[StoragePathConfig] = []
+    items = raw.get("paths", [])
+    if not isinstance(items, list):
+        problems.append(f"storage.paths must be a list of {{path: DIR, tree: true}} items, got {items!r}")
+        items = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"storage.paths[{i}]"
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict):
+            problems.append(f"{where} must be a mapping like {{path: /var/lib/registry}}, got {item!r}")
+            continue
+        _unknown(where, item, {"path", "tree"}, problems)
+        path = item.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append(f"{where}.path must be an absolute directory path, got {path!r}")
+            continue
+        norm = os.path.normpath(path)
+        if norm in seen:
+            problems.append(f"{where}.path {path!r} is listed twice")
+            continue
+        seen.add(norm)
+        paths.append(StoragePathConfig(norm, _bool(where, item, "tree", True, problems)))
+    harbor = None
+    h = raw.get("harbor")
+    if h is not None:
+        if not isinstance(h, dict):
+            problems.append("storage.harbor must be a mapping like {url: https://harbor.example.com, username: admin, password_env: HARBOR_PASSWORD}")
+        else:
+            _unknown("storage.harbor", {k: v for k, v in h.items() if k.lower() not in _SECRET_KEYS},
+                     {"url", "username", "password_env", "verify_tls", "timeout"}, problems)
+            for k in h:
+                if k.lower() in _SECRET_KEYS:
+                    problems.append(f"storage.harbor.{k} must not be in the file: name the variable holding it with password_env")
+            url = _url("storage.harbor", h, "url", problems, required=True)
+            user = h.get("username")
+            if not isinstance(user, str) or not user:
+                problems.append(f"storage.harbor.username is required (a Harbor user that may read quotas), got {user!r}")
+            env = _env_name("storage.harbor", h, "password_env", problems)
+            if env is None and "password_env" not in h:
+                problems.append("storage.harbor.password_env is required (the environment variable holding the password)")
+            verify = _bool("storage.harbor", h, "verify_tls", True, problems)
+            timeout = _number("storage.harbor", h, "timeout", 10.0, problems, minimum=0.1)
+            if url and isinstance(user, str) and user and env:
+                harbor = HarborStatsConfig(url.rstrip("/"), user, env, verify, timeout)
+    return StorageConfig(interval=interval, paths=tuple(paths), harbor=harbor)
