@@ -19,15 +19,15 @@ from typing import Any
 from regwatch.events import (
     Action,
     AuthClass,
-    DropReason,
     Dropped,
+    DropReason,
     Event,
     Outcome,
     RawLine,
     Tally,
     event_id,
 )
-from regwatch.parsing.base import drop
+from regwatch.parsing.base import drop, new_event
 from regwatch.parsing.registry_api import auth_class_of, classify, outcome_value, tally_of
 from regwatch.parsing.timeparse import go_duration_ms, parse_clf, parse_rfc3339
 from regwatch.redact import redact
@@ -221,14 +221,14 @@ def app_event(
         bm = _BLOB_PATH_DIGEST.search(path)
         mm = _MANIFEST_PATH.search(path)
         if mm is not None:
-            return Event(
+            return new_event(
                 **base,  # type: ignore[arg-type]
                 action=Action.GC_DELETE_MANIFEST.value,
                 outcome=Outcome.SUCCESS.value,
                 repository=mm.group("repo"),
                 digest=f"{mm.group('algo')}:{mm.group('hex')}",
             )
-        return Event(
+        return new_event(
             **base,  # type: ignore[arg-type]
             action=Action.GC_DELETE_BLOB.value,
             outcome=Outcome.SUCCESS.value,
@@ -302,7 +302,7 @@ def _request_event(
     else:
         tally = _TALLY_NONE
         nbytes = written
-    return Event(
+    return new_event(
         id=event_id(line.fingerprint, line.offset),
         timestamp=ts,
         source=source,
@@ -357,7 +357,7 @@ def access_event(
     nbytes = req.upload_bytes if tally is Tally.BLOB_UPLOAD else written
     user = m.group("user")
     ua = m.group("ua")
-    return Event(
+    return new_event(
         id=event_id(line.fingerprint, line.offset),
         timestamp=ts,
         source=source,
@@ -420,7 +420,7 @@ def gc_event(
         # "eligible" is what a dry run reports too; the deletion itself is "Deleting blob"
         return drop(line, DropReason.NOISE)
     assert m is not None
-    return Event(**base, action=Action.GC_SUMMARY.value, bytes=None)  # type: ignore[arg-type]
+    return new_event(**base, action=Action.GC_SUMMARY.value, bytes=None)  # type: ignore[arg-type]
 
 
 def parse_body(
@@ -440,7 +440,7 @@ def parse_body(
     """
     try:
         return _parse_body(body, line, source, component, host, fallback_ts, repeat)
-    except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
+    except Exception as exc:
         return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
 
 

@@ -81,7 +81,7 @@ from regwatch.events import (
     event_id,
 )
 from regwatch.parsing import others
-from regwatch.parsing.base import drop, noise, with_text
+from regwatch.parsing.base import drop, new_event, noise, replace_event, with_text
 from regwatch.parsing.harbor_audit import audit_event, parse_audit_time
 from regwatch.parsing.registry_api import auth_class_of, classify, outcome_of, split_uri, tally_of
 from regwatch.parsing.timeparse import go_duration_ms, parse_clf, parse_rfc3339
@@ -698,7 +698,7 @@ class HarborParser:
         if self.count_from == "proxy" and ctx.harbor:
             changes["tally"] = Tally.NONE.value
             changes["auth"] = AuthClass.NONE.value
-        return out.with_(**changes)
+        return replace_event(out, **changes)
 
     # -- proxy -----------------------------------------------------------------------
     def _proxy(self, ctx: _Ctx, body: str) -> Event | Dropped:
@@ -775,7 +775,7 @@ class HarborParser:
             tally = tally_of(action, status) if counts else Tally.NONE
             auth = auth_class_of(action, status, None) if counts else AuthClass.NONE
             nbytes = req.upload_bytes if tally is Tally.BLOB_UPLOAD else sent
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=action,
@@ -792,7 +792,7 @@ class HarborParser:
             auth = AuthClass.NONE
             if counts and account and 200 <= status < 300:
                 auth = AuthClass.AUTH_SUCCESS
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.AUTH.value,
@@ -808,7 +808,7 @@ class HarborParser:
             tally = (
                 tally_of(action.value, status) if counts and action is Action.DELETE else Tally.NONE
             )
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=action.value,
@@ -825,7 +825,7 @@ class HarborParser:
                 if path.rstrip("/") in ("/c/login", "/c/oidc/callback")
                 else Action.OTHER
             )
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=action.value,
@@ -909,7 +909,7 @@ class HarborParser:
             user = None  # the UI login line does not name the user
             detail = um.group("err")
         auth = AuthClass.ANONYMOUS_DENIAL if user == "" else AuthClass.AUTH_FAILURE
-        return Event(
+        return new_event(
             **self._base(ctx, ts, component),
             action=Action.AUTH.value,
             outcome=Outcome.FAILURE.value,
@@ -951,7 +951,7 @@ class HarborParser:
         }
         g = _GC_BLOB_OK.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_DELETE_BLOB.value,
@@ -960,7 +960,7 @@ class HarborParser:
             )
         g = _GC_BLOB_FAIL.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_DELETE_BLOB.value,
@@ -969,7 +969,7 @@ class HarborParser:
             )
         g = _GC_MF_OK.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_DELETE_MANIFEST.value,
@@ -980,7 +980,7 @@ class HarborParser:
             )
         g = _GC_MF_FAIL.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_DELETE_MANIFEST.value,
@@ -991,7 +991,7 @@ class HarborParser:
             )
         g = _GC_FREED.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_SUMMARY.value,
@@ -1001,7 +1001,7 @@ class HarborParser:
         g = _GC_ESTIMATE.match(text)
         if g is not None:
             # the mark phase's estimate (also the whole result of a dry run): not freed space
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_MARK.value,
@@ -1010,7 +1010,7 @@ class HarborParser:
             )
         g = _GC_FAILED.match(text)
         if g is not None:
-            return Event(
+            return new_event(
                 **base,
                 **common,
                 action=Action.GC_SUMMARY.value,
@@ -1021,7 +1021,7 @@ class HarborParser:
             if self._gc_dry:
                 return noise(ctx.line, NoiseKind.JOB_LOG.value, "gc dry run")
             # GC (delete_untagged) removing an artifact from Harbor: who deleted my image
-            return Event(
+            return new_event(
                 **base,
                 **{**common, "message": "GC deleted untagged artifact"},
                 action=Action.DELETE.value,
@@ -1104,7 +1104,7 @@ class HarborParser:
         else:
             outcome = Outcome.SUCCESS if self._ret_dry is False else Outcome.UNKNOWN
         label = ",".join(tags) if tags else "untagged"
-        return Event(
+        return new_event(
             **self._base(ctx, ts, "jobservice"),
             action=Action.DELETE.value,
             outcome=outcome.value,

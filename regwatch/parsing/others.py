@@ -24,7 +24,7 @@ from regwatch.events import (
     Tally,
     event_id,
 )
-from regwatch.parsing.base import noise
+from regwatch.parsing.base import new_event, noise
 from regwatch.parsing.timeparse import parse_rfc3339
 from regwatch.redact import redact
 
@@ -98,7 +98,7 @@ def tls_event(
 ) -> Event:
     """A TLS handshake error as an event (client address, reason)."""
     ip = m.group("ip").strip("[]")
-    return Event(
+    return new_event(
         id=event_id(line.fingerprint, line.offset),
         timestamp=ts,
         source=source,
