@@ -37,3 +37,21 @@ def day_events() -> list[Event]:
     add(Action.DELETE.value, source=DISTRIBUTION_SOURCE, repository="team/app", digest=digest, request_id="req-42",
         user="carol", outcome=Outcome.SUCCESS.value)
     return evs
+
+
+def storage_records(path: str = "/var/lib/registry", days: int = 30, end: datetime | None = None,
+                    start_bytes: float = 2.6e12, per_day: float = 40e9, capacity: int = 4_000_000_000_000) -> list[object]:
+    """Hourly statvfs samples of a disk growing ``per_day`` with a small daily cycle,
+    through ``end`` (default: the end of the report day), as the sampler writes them."""
+    import math
+
+    from regwatch.storage import StorageSample
+
+    end = end or DAY_START + timedelta(days=1)
+    out: list[object] = []
+    n = days * 24
+    for i in range(n + 1):
+        t = end - timedelta(hours=n - i)
+        used = start_bytes + per_day * i / 24 + 3e9 * math.sin(2 * math.pi * t.hour / 24)
+        out.append(StorageSample(t, path, int(used), capacity, "statvfs").to_record())
+    return out

@@ -5,6 +5,7 @@ recommendation from pull history."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -296,3 +297,63 @@ def test_retention_lists_tags_and_repositories_nobody_pulled_with_their_upload_b
     cfg = CapacityConfig(dry_run=True, actions=(ActionConfig("retention_report", "stale", unused_days=90),))
     (o,) = evaluate_capacity(store, cfg, NOW, assessments=[_assessment(1)])
     assert o.outcome == OK and o.data["retention"]["total_bytes"] == 750_000_000
+
+
+# -- from the sampler's records: gauges, evaluation, the CLI ---------------------------------
+def _samples(store: EmbeddedStore, path: str, per_day: float, start: float, days: int = 30, end: datetime = NOW) -> None:
+    from report_data import storage_records
+
+    store.put_records(storage_records(path, days=days, end=end, start_bytes=start, per_day=per_day))  # type: ignore[arg-type]
+
+
+def test_forecast_gauges_from_storage_samples(tmp_path: Path) -> None:
+    from regwatch.capacity import forecast_gauges
+
+    store = EmbeddedStore(tmp_path / "db")
+    # 4 TB disk: 3.0 TB now growing 40 GB/day -> 85% (3.4 TB) in ~10 d, 100% in ~25 d
+    _samples(store, "/grow", 40e9, 3.0e12 - 30 * 40e9)
+    _samples(store, "/flat", 0.0, 1.0e12)
+    store.put_records(__import__("report_data").storage_records("/young", days=0, end=NOW))  # one sample only
+    rows = forecast_gauges(store, NOW)
+    by = {(p, t, b): s for p, t, b, s in rows}
+    assert {p for p, _, _, _ in rows} == {"/grow", "/flat"}  # /young: not enough data, no rows
+    assert by[("/grow", "85", "eta")] / 86400 == pytest.approx(10, abs=1)
+    assert by[("/grow", "100", "eta")] / 86400 == pytest.approx(25, abs=2)
+    assert by[("/grow", "85", "lower")] <= by[("/grow", "85", "eta")] <= by[("/grow", "85", "upper")]
+    assert all(by[("/flat", t, b)] is None for t in ("85", "100") for b in ("eta", "lower", "upper"))  # +Inf
+    assert len(rows) == 12
+
+
+def test_evaluate_capacity_reads_the_history_and_fires_for_the_path_at_risk(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "db")
+    _samples(store, "/grow", 40e9, 3.0e12 - 30 * 40e9)
+    _samples(store, "/flat", 0.0, 1.0e12)
+    out_file = tmp_path / "args"
+    code = f"import sys; open({str(out_file)!r}, 'a').write(' '.join(sys.argv[1:]) + chr(10))"
+    cfg = CapacityConfig(thresholds=(85.0, 100.0), within=14 * 86400, dry_run=False,
+                         actions=(ActionConfig("command", "log", argv=(sys.executable, "-c", code, "{path}", "{threshold}")),))
+    out = evaluate_capacity(store, cfg, NOW)
+    assert [(o.path, o.threshold, o.outcome) for o in out] == [("/grow", 85.0, OK)]
+    assert out_file.read_text() == "/grow 85\n"
+    assert evaluate_capacity(store, cfg, NOW + timedelta(minutes=5)) == []
+
+
+def test_regwatch_forecast_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from regwatch.cli import main
+    from regwatch.clock import FixedClock
+
+    store = EmbeddedStore(tmp_path / "db")
+    store.write([_ev(1, NOW - timedelta(days=1), Action.PULL.value, "a/b")])  # a store with a manifest
+    _samples(store, "/grow", 40e9, 3.0e12 - 30 * 40e9)
+    store.put_records(__import__("report_data").storage_records("/young", days=0, end=NOW))
+    store.close()
+    assert main(["forecast", "--db", str(tmp_path / "db")], clock=FixedClock(NOW)) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"/grow: 3,0\d\d,\d{3},\d{3},\d{3} of 4,000,000,000,000 bytes used", text), text
+    assert re.search(r"85%: \d+\.\d d \(earliest \d+\.\d d, latest \d+\.\d d\)", text), text
+    assert "/young" in text and "not enough data" in text
+    assert main(["forecast", "--db", str(tmp_path / "db"), "--path", "/grow", "--json"], clock=FixedClock(NOW)) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["path"], r["threshold"], r["status"]) for r in rows] == [("/grow", 85.0, "ok"), ("/grow", 100.0, "ok")]
+    assert main(["forecast", "--db", str(tmp_path / "db"), "--path", "/nowhere"], clock=FixedClock(NOW)) == 0
+    assert "not enough data: no storage samples for path '/nowhere'" in capsys.readouterr().out

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from report_data import DAY_START, day_events
+from report_data import DAY_START, day_events, storage_records
 
 from regwatch.reports import build_report, write_report
 from regwatch.stores.embedded import EmbeddedStore
@@ -43,6 +43,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     exe = _chromium()
     store = EmbeddedStore(tmp_path / "db")
     store.write(day_events())
+    store.put_records(storage_records())  # type: ignore[arg-type]
     report = build_report(store, DAY_START.date(), "UTC", DAY_START.replace(day=11, hour=7))
     store.close()
     html_path, _ = write_report(report, tmp_path / "out")
@@ -66,7 +67,9 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert dark > 2000, f"too little ink on the page ({dark} dark pixels)"
         colors = img.convert("RGB").getcolors(maxcolors=1 << 20) or []
         red = sum(n for n, (r, g, b) in colors if r > 150 and g < 90 and b < 90)
-        assert red > 300, "the failed-pulls bars are not drawn"
+        assert red > 300, "the failed-pulls bars and the 100% line are not drawn"
+        blue = sum(n for n, (r, g, b) in colors if b > 150 and r < 200 and b - r > 40)
+        assert blue > 300, "the forecast (line and band) is not drawn"
 
     proc = _run(exe, ["--dump-dom", url], tmp_path)
     dom = proc.stdout
@@ -76,4 +79,6 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert f"<h2>{heading}</h2>" in dom
     assert re.search(r'id="total-pulls">6<', dom) and re.search(r'id="total-pulls_failed">3<', dom)
     assert "carol" in dom and "300.00 MB" in dom
+    assert "<h3>/var/lib/registry</h3>" in dom and "<svg" in dom and "<polygon" in dom
+    assert re.search(r"<td>85%</td><td>\d+\.\d d</td>", dom), "days to 85% missing"
     assert "<script>" not in dom

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_data import DAY_START, HOSTILE_REPO, day_events
+from report_data import DAY_START, HOSTILE_REPO, day_events, storage_records
 
 from regwatch.cli import main
 from regwatch.config import EmailConfig, ReportConfig, config_from_dict
@@ -61,6 +61,23 @@ def test_the_report_counts_the_day(store: EmbeddedStore) -> None:
     assert r.auth_failures[0] == {"user": "mallory", "client_ip": "10.9.9.9", "count": 2}
     (d,) = r.deletes
     assert d["user"] == "carol" and d["repository"] == "team/app"  # from the notification
+
+
+def test_the_report_forecasts_each_storage_path(store: EmbeddedStore) -> None:
+    store.put_records(storage_records())  # type: ignore[arg-type]
+    r = build_report(store, DAY, "UTC", NOW)
+    (p,) = r.storage
+    assert p.path == "/var/lib/registry" and p.capacity_bytes == 4e12 and p.status == "ok"
+    # 2.6 TB + 30 d x 40 GB = 3.8 TB at the day's end: 85% (3.4 TB) is behind, 100% ~5 d ahead
+    a85, a100 = p.assessments
+    assert a85.days_to("eta") == 0.0
+    assert a100.days_to("eta") == pytest.approx(5.0, abs=1.0)
+    assert a100.days_to("lower") <= a100.days_to("eta") <= a100.days_to("upper")
+    assert r.as_of == r.end and p.history[-1][0] <= r.end
+    assert len(p.history) >= 24 * 29 and p.forecast and all(lo <= v <= up for _, v, lo, up in p.forecast)
+    assert "100% in" not in r.headline and "/var/lib/registry: 85% in 0.0 d" in r.headline
+    page = render_html(r)
+    assert "<polygon" in page and "100%</text>" in page
 
 
 def test_log_content_is_escaped_in_the_html(store: EmbeddedStore) -> None:
