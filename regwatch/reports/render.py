@@ -16,6 +16,7 @@ from typing import Any
 from regwatch.reports.model import PathReport, Report
 
 _W, _H = 900, 320
+MAX_DELETE_ROWS = 1000  # a page that stays readable; the JSON has every delete
 _M = {"l": 70, "r": 20, "t": 20, "b": 40}
 
 
@@ -127,7 +128,7 @@ body{font-family:DejaVu Sans,Liberation Sans,Arial,sans-serif;margin:24px;color:
 h1{font-size:24px;margin-bottom:4px} h2{font-size:19px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:16px} .muted{color:#666} .axis{font-size:11px;fill:#555}
 table{border-collapse:collapse;margin:8px 0;font-size:13px} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
-th{background:#f2f2f2} .num{text-align:right} .warn{color:#b35900;font-weight:bold} .bad{color:#c0392b;font-weight:bold}
+th{background:#f2f2f2} td{overflow-wrap:anywhere} .num{text-align:right} .warn{color:#b35900;font-weight:bold} .bad{color:#c0392b;font-weight:bold}
 .nodata{font-size:18px;padding:16px;background:#fff6e0;border:1px solid #e6c200}
 .cards{display:flex;gap:12px;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:150px}
 .card b{display:block;font-size:20px}
@@ -193,8 +194,12 @@ def render_html(r: Report) -> str:
     h.append(_table(["user", "client", "count"], [[f["user"], f["client_ip"], f'{f["count"]:,}'] for f in r.auth_failures], "None."))
 
     h.append("<h2>Deletes of the day</h2>")
+    shown = r.deletes[:MAX_DELETE_ROWS]
+    if len(r.deletes) > len(shown):
+        h.append(f'<p class="muted">{len(r.deletes):,} deletes; the first {len(shown):,} are listed here, all of them in the JSON '
+                 "and in <code>regwatch audit deletes</code>.</p>")
     h.append(_table(["time", "user", "repository", "reference", "client", "outcome", "status"],
-                    [[d.get("time"), d.get("user") or "unknown", d.get("repository"), d.get("reference"), d.get("client_ip"), d.get("outcome"), d.get("status")] for d in r.deletes],
+                    [[d.get("time"), d.get("user") or "unknown", d.get("repository"), d.get("reference"), d.get("client_ip"), d.get("outcome"), d.get("status")] for d in shown],
                     "No deletes."))
 
     h.append("<h2>Capacity actions</h2>")
