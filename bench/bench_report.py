@@ -123,8 +123,10 @@ def main() -> None:
                      f"{f['deletes']:,} | {f['html_bytes'] / 1024:.0f} KiB | {f['json_bytes'] / 1024:.0f} KiB |")
     lines += [
         "",
-        f"- `retention_recommendation` (30 days without a pull, over all {a.events:,} events): {ret_s:.1f} s, "
-        f"{len(ret.repositories)} repositories and {len(ret.tags):,} tags found. It reads every push, upload,",
+        (
+            f"- `retention_recommendation` (30 days without a pull, over all {a.events:,} events): {ret_s:.1f} s, "
+            f"{len(ret.repositories)} repositories and {len(ret.tags):,} tags found. It reads every push, upload,"
+        ),
         "  delete and the pulls of the window as Event objects; it runs when a capacity action fires, not in the report.",
         f"- building the store: {build_s:.0f} s" + (" (reused)" if build_s == 0 else ""),
         *machine_lines(machine(), (load0, load1)),

@@ -194,12 +194,12 @@ def render_html(r: Report) -> str:
     h.append(_table(["user", "client", "count"], [[f["user"], f["client_ip"], f'{f["count"]:,}'] for f in r.auth_failures], "None."))
 
     h.append("<h2>Deletes of the day</h2>")
-    shown = r.deletes[:MAX_DELETE_ROWS]
-    if len(r.deletes) > len(shown):
-        h.append(f'<p class="muted">{len(r.deletes):,} deletes; the first {len(shown):,} are listed here, all of them in the JSON '
+    listed = r.deletes[:MAX_DELETE_ROWS]
+    if len(r.deletes) > len(listed):
+        h.append(f'<p class="muted">{len(r.deletes):,} deletes; the first {len(listed):,} are listed here, all of them in the JSON '
                  "and in <code>regwatch audit deletes</code>.</p>")
     h.append(_table(["time", "user", "repository", "reference", "client", "outcome", "status"],
-                    [[d.get("time"), d.get("user") or "unknown", d.get("repository"), d.get("reference"), d.get("client_ip"), d.get("outcome"), d.get("status")] for d in shown],
+                    [[d.get("time"), d.get("user") or "unknown", d.get("repository"), d.get("reference"), d.get("client_ip"), d.get("outcome"), d.get("status")] for d in listed],
                     "No deletes."))
 
     h.append("<h2>Capacity actions</h2>")
