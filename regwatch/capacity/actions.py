@@ -218,5 +218,5 @@ def run_action(action: ActionConfig, trigger: Trigger, dry_run: bool, environ: M
     env = os.environ if environ is None else environ
     try:
         return RUNNERS[action.kind](action, trigger, dry_run, env)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - an action must not stop the others
         return FAILED, _short(f"{action.kind} action {action.name!r} failed: {type(exc).__name__}: {exc}"), {}
