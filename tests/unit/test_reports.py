@@ -194,3 +194,13 @@ def test_a_failed_delivery_is_recorded_not_raised(store: EmbeddedStore, tmp_path
     assert run.email is not None and run.email.startswith("failed: 127.0.0.1:1")
     assert run.webhook is not None and run.webhook.startswith("failed:")
     assert run.html_path.exists()
+
+
+def test_an_unquoted_yaml_time_is_read_as_the_time_it_looks_like() -> None:
+    import yaml
+
+    cfg = config_from_dict(yaml.safe_load("report: {at: 07:30, timezone: Europe/Berlin}")).report
+    assert cfg is not None and cfg.at == "07:30"  # YAML 1.1 gives 450 (base 60)
+    with pytest.raises(Exception) as ei:
+        config_from_dict({"report": {"at": "7h", "timezone": "Mars/Olympus"}})
+    assert "report.at must be a time of day HH:MM" in str(ei.value) and "report.timezone" in str(ei.value)
