@@ -72,7 +72,7 @@ def open_store(args: argparse.Namespace, config: Config, *, create: bool = True)
     from regwatch.stores.embedded import EmbeddedStore
 
     db = _db_path(args, config)
-    if not create and not (db / "manifest.json").exists() and not (db / "checkpoint.json").exists():
+    if not create and not any((db / f).exists() for f in ("manifest.json", "checkpoint.json", "records.json")):
         raise StoreError(
             f"no regwatch store at {str(db)!r}; check --db / REGWATCH_DB, or fill it first: regwatch ingest --db {db} PATH..."
         )
@@ -374,6 +374,37 @@ def cmd_forecast(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     return 0
 
 
+def cmd_storage(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """The storage history as a table and a sparkline; --sample-now takes one sample first."""
+    from regwatch.storage import StorageSampler, history
+    from regwatch.storage.render import render, to_json
+    from regwatch.timeargs import parse_time
+
+    now = clock.now()
+    since = parse_time(args.since, now)
+    store, _ = open_store(args, config, create=bool(args.sample_now))
+    try:
+        if args.sample_now:
+            if config.storage is None or not (config.storage.paths or config.storage.harbor):
+                raise ConfigError("--sample-now needs storage.paths (or storage.harbor) in --config; see docs/configuration.md")
+            res = StorageSampler(config.storage, store).sample(now)
+            for p in res.problems:
+                print(f"regwatch: storage: {p}", file=sys.stderr)
+        hist = history(store, path=args.path, since=since)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(to_json(hist), sort_keys=True))
+        return 0
+    if not any(len(df) for df in hist.values()):
+        where = f"path {args.path!r}" if args.path else "any path"
+        print(f"no storage samples for {where} since {since:%Y-%m-%d %H:%M} UTC "
+              "(configure storage.paths and run the service, or use --sample-now)")
+        return 0
+    print(render(hist))
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regwatch", description="Observability and audit analytics for container registries.")
@@ -449,6 +480,14 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--horizon", default="30d", help="how far ahead to look (default 30d)")
     fc.add_argument("--json", action="store_true")
     fc.set_defaults(func=cmd_forecast)
+
+    sg = sub.add_parser("storage", help="the storage history of each path: a table and a sparkline")
+    store_opts(sg)
+    sg.add_argument("--since", default="7d", help="start: ISO-8601 or relative like 7d (default 7d)")
+    sg.add_argument("--path", help="only this storage path")
+    sg.add_argument("--json", action="store_true", help="every sample as JSON")
+    sg.add_argument("--sample-now", action="store_true", help="take one sample of the config's storage.paths first")
+    sg.set_defaults(func=cmd_storage)
     return p
 
 
