@@ -153,6 +153,8 @@ def _str_column(values: Sequence[str | None]) -> pa.Array:
     lengths; otherwise each value is encoded (as arrowkit.strings)."""
     n = len(values)
     nulls = values.count(None) if isinstance(values, (list, tuple)) else sum(v is None for v in values)
+    if nulls == n:
+        return pa.nulls(n, pa.string())  # a field no line of the block has (host, digest, ...)
     if nulls:
         bitmap = _validity(values, n)
         vals: Sequence[str] = ["" if v is None else v for v in values]

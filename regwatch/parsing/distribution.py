@@ -432,15 +432,18 @@ def parse_body(
     host: str | None = None,
     fallback_ts: datetime | None = None,
     repeat: int = 1,
+    redact_body: bool = True,
 ) -> Event | Dropped:
     """Parse one Distribution record (app, access or GC line) already stripped of any wrapper.
 
     Never raises on bad input. ``fallback_ts`` times records that carry no absolute
-    time of their own (TTY form, GC plain text).
+    time of their own (TTY form, GC plain text). ``redact_body=False`` leaves ``raw``
+    empty for a caller that stores its own redacted text (the whole wrapped line) in the
+    event: redaction is a few µs a line, not worth doing twice.
     """
     try:
-        return _parse_body(body, line, source, component, host, fallback_ts, repeat)
-    except Exception as exc:
+        return _parse_body(body, line, source, component, host, fallback_ts, repeat, redact_body)
+    except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
         return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
 
 
@@ -452,8 +455,10 @@ def _parse_body(
     host: str | None,
     fallback_ts: datetime | None,
     repeat: int,
+    redact_body: bool = True,
 ) -> Event | Dropped:
     text = body.rstrip("\r\n")
+    red = redact if redact_body else _no_raw
     if text.startswith("\x1b"):
         text = _ANSI.sub("", text)  # the TTY form is coloured
     if not text or text.isspace():  # the same as ``not text.strip()``, without a copy
@@ -465,7 +470,7 @@ def _parse_body(
             ts = parse_rfc3339(fields.get("time", "")) or None
             return app_event(
                 fields, line, ts=ts, source=source, component=component, host=host,
-                repeat=repeat, raw=redact(text), all_str=True,
+                repeat=repeat, raw=red(text), all_str=True,
             )
     elif c0 == "{":
         doc = split_json(text)
@@ -474,7 +479,7 @@ def _parse_body(
             ts = parse_rfc3339(t) if isinstance(t, str) else None
             return app_event(
                 doc, line, ts=ts, source=source, component=component, host=host,
-                repeat=repeat, raw=redact(text),
+                repeat=repeat, raw=red(text),
             )
         return drop(line, DropReason.UNPARSABLE, "not a logrus JSON object")
     elif c0.isupper() and len(text) > 6 and text[4] == "[":
@@ -482,12 +487,12 @@ def _parse_body(
         if fields is not None:
             return app_event(
                 fields, line, ts=fallback_ts, source=source, component=component, host=host,
-                repeat=repeat, raw=redact(text), all_str=True,
+                repeat=repeat, raw=red(text), all_str=True,
             )
     m = ACCESS_RE.match(text)
     if m is not None:
         return access_event(
-            m, line, source=source, component=component, host=host, repeat=repeat, raw=redact(text)
+            m, line, source=source, component=component, host=host, repeat=repeat, raw=red(text)
         )
     gc = gc_event(text, line, ts=fallback_ts, source=source, host=host, repeat=repeat)
     if gc is not None:
@@ -496,6 +501,10 @@ def _parse_body(
         # garbage-collect prints each repository's name on a line of its own before marking
         return drop(line, DropReason.NOISE)
     return drop(line, DropReason.UNPARSABLE)
+
+
+def _no_raw(text: str) -> str:
+    return ""
 
 
 class DistributionParser:

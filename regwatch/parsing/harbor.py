@@ -370,7 +370,7 @@ def sniff(text: str) -> bool:
     return m is not None and m.group("tag").lower() in _TAGS
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ctx:
     line: RawLine
     component: str
@@ -431,6 +431,7 @@ class HarborParser:
         self.prefixed = False
         self._cur_prefix: tuple[int, int, int, int, int] | None = None
         self._learned_at: tuple[int, ...] = ()
+        self._prefix_memo: tuple[object, datetime | None] = (None, None)
 
     sniff = staticmethod(sniff)
 
@@ -476,16 +477,11 @@ class HarborParser:
         prefix: tuple[int, int, int, int, int] | None = None
         prefix_dt: datetime | None = None
         if m is not None:
-            month = _MONTHS.get(m.group("mon"))
+            mon, day, hh, mm, ss = m.group("mon", "day", "hh", "mm", "ss")  # one call, not five
+            month = _MONTHS.get(mon)
             if month is None:
                 return drop(line, DropReason.UNPARSABLE, "bad month in syslog prefix")
-            prefix = (
-                month,
-                int(m.group("day")),
-                int(m.group("hh")),
-                int(m.group("mm")),
-                int(m.group("ss")),
-            )
+            prefix = (month, int(day), int(hh), int(mm), int(ss))
         else:
             m = _PREFIX_ISO.match(text) if text[0].isdigit() else None
             if m is not None:
@@ -493,14 +489,13 @@ class HarborParser:
         if m is None:
             return self._bare(line, text)
         self.prefixed = True
-        host = m.group("host")
+        host, tag, body = m.group("host", "tag", "body")
         self.hosts.add(host)
         self._cur_prefix = prefix
-        tag = m.group("tag")
         component = component_of(tag)
-        body = decode_syslog(m.group("body"))
+        body = decode_syslog(body)
         repeat = 1
-        rm = _REPEAT.match(body)
+        rm = _REPEAT.match(body) if body.startswith("message repeated ") else None
         if rm is not None:
             repeat = max(1, int(rm.group("n")))
             body = rm.group("body")
@@ -583,11 +578,17 @@ class HarborParser:
             return None
         month, day, hh, mm, ss = ctx.prefix
         year = self._year_for(month)
+        # consecutive lines mostly share their prefix second: the last conversion is kept
+        key = (year, ctx.prefix, self.offset, self.host_tz)
+        if key == self._prefix_memo[0]:
+            return self._prefix_memo[1]
         try:
             local = datetime(year, month, day, hh, mm, ss, tzinfo=self._tz())
-            return local.astimezone(UTC)
+            out: datetime | None = local.astimezone(UTC)
         except (ValueError, OverflowError):
-            return None
+            out = None
+        self._prefix_memo = (key, out)
+        return out
 
     def _tz(self) -> tzinfo:
         return timezone(self.offset) if self.offset is not None else self.host_tz
@@ -686,6 +687,7 @@ class HarborParser:
             host=ctx.host,
             fallback_ts=fallback,
             repeat=ctx.repeat,
+            redact_body=False,  # raw is the whole line, redacted below
         )
         if isinstance(out, Dropped):
             if out.reason is DropReason.UNPARSABLE and not _looks_registry(body):
