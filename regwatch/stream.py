@@ -1,0 +1,259 @@
+"""The streaming entry point of the pipeline: the service feeds it the tailer's chunks.
+
+One :class:`StreamIngestor` serves one ``sources:`` entry. Per lineage (a file content
+with one fingerprint, see docs/tailing.md) it keeps the same block machinery that
+``regwatch ingest`` runs over a whole file (``pipeline._BlockRun``: the fast native
+parse, the per-line parser, the request folder and correlator) alive from one chunk to
+the next, so a request whose app lines arrive in one read and its access line in the
+next is folded exactly as in one read. What the folder still holds (an app line waiting
+for its access line, a pull that a DELETE may still turn into a delete lookup) is not
+written; :meth:`safe_positions` stops before it, so the tailer's checkpoint never passes
+a line whose records are not stored. After a restart the tailer re-reads from there and
+a new folder rebuilds exactly the held state; event ids are the lineage fingerprint and
+byte offset of the record's line, so records written before the restart keep their ids.
+
+A lineage that has been quiet for ``idle_after`` seconds is *settled*: its folder is
+finished as at the end of a file, the held records are written and the checkpoint moves
+to the end. That is the one place where timing can change a count: a request whose lines
+are more than ``idle_after`` apart in time of writing (never seen from a live registry,
+which writes a request's lines within milliseconds), or a pull followed by its DELETE
+more than ``idle_after`` later, is counted as two reads of the file would count it.
+Lineages are correlated separately: a request cut in two by a rotation is counted as
+``regwatch ingest`` counts the two files (docs/service.md, "Limits").
+
+Output that the store refused stays buffered, in order; :meth:`flush` retries it and
+raises :class:`StoreUnavailable` while the store refuses. The caller stops feeding while
+:meth:`buffered_rows` is above its bound (backpressure).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from regwatch.config import Config
+from regwatch.errors import StoreError, StoreUnavailable
+from regwatch.events import Dropped, Event, IngestStats
+from regwatch.formats import host_calibration, make_parser
+from regwatch.pipeline import FASTPATH, _BlockRun
+from regwatch.quarantine import Quarantine
+from regwatch.sources.blocks import _split
+from regwatch.sources.files import FileInfo
+from regwatch.sources.tail import Chunk
+from regwatch.stores.base import Store, WriteResult
+
+
+class _Collector:
+    """What ``_BlockRun`` hands its output to (the part of ``pipeline._Writer`` it uses)."""
+
+    def __init__(self, stats: IngestStats) -> None:
+        self.stats = stats
+        self.tables: list[pa.Table] = []
+        self.events: list[Event] = []
+        self.drops: list[Dropped] = []
+
+    def add_table(self, table: pa.Table) -> None:
+        self.tables.append(table)
+
+    def add(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    def take(self) -> tuple[list[pa.Table], list[Event], list[Dropped]]:
+        out = (self.tables, self.events, self.drops)
+        self.tables, self.events, self.drops = [], [], []
+        return out
+
+
+@dataclass
+class _Out:
+    """Records ready for the store, and the offset that is safe once they are stored."""
+
+    tables: list[pa.Table]
+    events: list[Event]
+    drops: list[Dropped]
+    safe: int
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.tables) + len(self.events)
+
+
+@dataclass
+class _Lineage:
+    fingerprint: str
+    path: str
+    run: _BlockRun | None = None
+    collector: _Collector | None = None
+    end: int = 0  # offset just past the last byte fed
+    last_feed: float = 0.0
+    settled: bool = True  # no folder holds anything: the next chunk starts a new run
+    safe: int | None = None  # stored up to here
+    out: list[_Out] = field(default_factory=list)
+
+
+class StreamIngestor:
+    """See the module docstring. ``now`` arguments are monotonic seconds."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: Config | None = None,
+        fmt: str | None = None,
+        quarantine: Quarantine | None = None,
+        stats: IngestStats | None = None,
+        idle_after: float = 1.0,
+        on_written: Callable[[pa.Table], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or Config()
+        self.fmt = fmt
+        make_parser(fmt, self.config)  # a bad format name fails before any line is read
+        self.quarantine = quarantine
+        self.stats = stats if stats is not None else IngestStats()
+        self.idle_after = idle_after
+        self.on_written = on_written
+        self._lineages: dict[str, _Lineage] = {}
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def _start_run(self, lin: _Lineage, path: str) -> None:
+        info = FileInfo(path=path, fingerprint=lin.fingerprint, size=0, gzip=False)
+        try:
+            mtime = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
+        except OSError:
+            mtime = None
+        parser = make_parser(self.fmt, self.config, fallback_ts=mtime, calibration=host_calibration(path))
+        lin.collector = _Collector(self.stats)
+        lin.run = _BlockRun(info, parser, lin.collector, use_fast=FASTPATH and self.fmt in (None, "auto", "distribution"))  # type: ignore[arg-type]
+        lin.settled = False
+
+    def feed(self, chunks: Sequence[Chunk], now: float) -> None:
+        """Parse and fold ``chunks`` (in the tailer's order); what is final is queued."""
+        for c in chunks:
+            fp = str(c.fingerprint)
+            lin = self._lineages.get(fp)
+            if lin is None:
+                lin = self._lineages[fp] = _Lineage(fp, c.path, end=c.start)
+            if lin.run is not None and not lin.settled and c.start != lin.end:
+                self._settle(lin)  # not a continuation (cannot happen with one tailer): start over
+            if lin.settled or lin.run is None:
+                self._start_run(lin, c.path)
+            assert lin.run is not None and lin.collector is not None
+            lin.path = c.path
+            lin.last_feed = now
+            data = c.data
+            body = data[:-1] if data.endswith(b"\n") else data
+            if not body and not data:
+                continue
+            block = _split(body, c.start)
+            parsed = lin.run.parse(block)
+            lin.run.apply(parsed)
+            lin.end = c.end
+            self.stats.bytes_read += c.end - c.start
+            held = lin.run.pending
+            safe = c.end if held is None else min(c.end, held)
+            self._queue(lin, safe)
+
+    def _queue(self, lin: _Lineage, safe: int) -> None:
+        assert lin.collector is not None
+        tables, events, drops = lin.collector.take()
+        lin.out.append(_Out(tables, events, drops, safe))
+
+    def _settle(self, lin: _Lineage) -> None:
+        if lin.run is None or lin.settled:
+            return
+        lin.run.finish()
+        for k, v in getattr(lin.run.parser, "wrappers", {}).items():
+            self.stats.wrappers[k] = self.stats.wrappers.get(k, 0) + v
+        self._queue(lin, lin.end)
+        lin.settled = True
+        lin.run = None
+
+    def settle(self, fingerprints: Sequence[str] | None = None) -> None:
+        """Finish the folders of these lineages (all by default) as at the end of a file."""
+        for fp, lin in self._lineages.items():
+            if fingerprints is None or fp in fingerprints:
+                self._settle(lin)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def flush(self, now: float) -> None:
+        """Settle the lineages quiet for ``idle_after`` s, then write what is queued, in
+        order. Raises StoreUnavailable (the queue is kept) while the store refuses."""
+        for lin in self._lineages.values():
+            if lin.run is not None and not lin.settled and now - lin.last_feed >= self.idle_after:
+                self._settle(lin)
+        for lin in self._lineages.values():
+            while lin.out:
+                item = lin.out[0]
+                self._write(item)
+                lin.out.pop(0)
+                lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+
+    def _write(self, item: _Out) -> None:
+        try:
+            for t in item.tables:
+                if not t.num_rows:
+                    continue
+                write_table = getattr(self.store, "write_table", None)
+                if write_table is not None:
+                    res: WriteResult = write_table(t)
+                else:
+                    from regwatch.stores.embedded import rows_to_events
+
+                    res = self.store.write(rows_to_events(t))
+                self._count(res, t)
+            if item.events:
+                res = self.store.write(item.events)
+                self._count(res, None)
+        except StoreUnavailable:
+            raise
+        except (StoreError, OSError) as exc:
+            raise StoreUnavailable(f"the store refused a write: {exc}") from exc
+        item.tables, item.events = [], []  # written: a retry after a later failure skips them
+        if item.drops and self.quarantine is not None:
+            self.quarantine.keep(item.drops)
+        item.drops = []
+
+    def _count(self, res: WriteResult, table: pa.Table | None) -> None:
+        self.stats.events += res.written
+        self.stats.duplicates += res.duplicates
+        if self.on_written is not None and table is not None and res.written:
+            self.on_written(table)
+
+    # -- what the caller commits ----------------------------------------------------------
+
+    def safe_positions(self) -> dict[str, int]:
+        """fingerprint → offset before which every line's records are stored and nothing
+        is held: what the caller passes to ``Tailer.commit``."""
+        return {fp: lin.safe for fp, lin in self._lineages.items() if lin.safe is not None}
+
+    def buffered_rows(self) -> int:
+        return sum(o.rows for lin in self._lineages.values() for o in lin.out)
+
+    def held(self) -> int:
+        """Lineages whose folder holds lines that are not written yet."""
+        return sum(1 for lin in self._lineages.values() if lin.run is not None and not lin.settled and lin.run.pending is not None)
+
+    def forget(self, fingerprint: str) -> None:
+        lin = self._lineages.get(fingerprint)
+        if lin is not None and not lin.out and (lin.settled or lin.run is None):
+            del self._lineages[fingerprint]
+
+    def close(self, now: float) -> None:
+        """Write what is queued (held lines stay unwritten: the next start re-reads them
+        from the checkpoint). Raises StoreUnavailable when the store refuses."""
+        for lin in self._lineages.values():
+            while lin.out:
+                item = lin.out[0]
+                self._write(item)
+                lin.out.pop(0)
+                lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+
+
+__all__ = ["StreamIngestor"]
