@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_ingest import DOCS, loadavg, machine, machine_lines, replace_section  # noqa: E402
+from bench_ingest import DOCS, loadavg, machine, machine_lines, replace_section
 
-from regwatch.config import StorageConfig, StoragePathConfig  # noqa: E402
-from regwatch.storage import StorageSampler, TreeWalker, history  # noqa: E402
-from regwatch.storage.sampler import StorageSample  # noqa: E402
-from regwatch.stores.embedded import EmbeddedStore  # noqa: E402
+from regwatch.config import StorageConfig, StoragePathConfig
+from regwatch.storage import StorageSampler, TreeWalker, history
+from regwatch.storage.sampler import StorageSample
+from regwatch.stores.embedded import EmbeddedStore
 
 SECTION = "## Storage sampling"
 TARGET_PCT = 5.0

@@ -27,9 +27,11 @@ MAX_QUOTA_PAGES = 100
 
 def fetch(url: str, auth: str, timeout: float, verify_tls: bool) -> Any:
     """GET ``url`` as JSON with the Authorization value ``auth``; raises OSError/ValueError."""
-    req = urllib.request.Request(url, headers={"Authorization": auth, "Accept": "application/json"})
-    ctx = None if verify_tls else ssl._create_unverified_context()  # noqa: S323 - the operator's choice
-    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310 - http(s) only (config)
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    # not sent again if Harbor redirects (possibly to another host)
+    req.add_unredirected_header("Authorization", auth)
+    ctx = None if verify_tls else ssl._create_unverified_context()  # the operator's choice (verify_tls: false)
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # http(s) only: checked by the config
         return json.load(resp)
 
 

@@ -125,9 +125,10 @@ class TreeWalker:
                 d = old
                 d.own = st.st_blocks * 512
             else:
-                d = self._scan(path, st)
-                if d is None:
+                scanned = self._scan(path, st)
+                if scanned is None:
                     continue
+                d = scanned
             nxt[path] = d
             self._bytes += d.own + d.files_bytes
             self._files += d.files

@@ -1114,7 +1114,7 @@ class ElasticsearchStore:
         latest: dict[tuple[str, str], Record] = {}
         for rec in records:
             latest[(rec.kind, rec.key)] = rec
-        actions = []
+        actions: list[Any] = []  # (header, serialized body) pairs
         for (kind, key), rec in latest.items():
             ts = rec.timestamp.astimezone(timezone.utc)
             body = {"kind": kind, "key": key, "@timestamp": ts.isoformat(), "timestamp_us": epoch_us(ts),
@@ -1124,12 +1124,13 @@ class ElasticsearchStore:
         written = 0
         try:
             # refresh: a job reads its own records back at once (cooldowns, due reports)
-            for ok, item in helpers.streaming_bulk(
-                self._es, iter(actions), chunk_size=self.bulk_docs, max_chunk_bytes=self.bulk_bytes,
-                expand_action_callback=lambda a: a, raise_on_error=False, raise_on_exception=False,
-                max_retries=self.max_retries, initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
-                refresh=True,
-            ):
+            kw: dict[str, Any] = {
+                "chunk_size": self.bulk_docs, "max_chunk_bytes": self.bulk_bytes,
+                "expand_action_callback": lambda a: a,  # already (header, serialized body)
+                "raise_on_error": False, "raise_on_exception": False, "max_retries": self.max_retries,
+                "initial_backoff": self.initial_backoff, "max_backoff": self.max_backoff, "refresh": True,
+            }
+            for ok, item in helpers.streaming_bulk(self._es, iter(actions), **kw):
                 info = next(iter(item.values()))
                 if ok:
                     written += 1

@@ -900,7 +900,7 @@ class EmbeddedStore:
     def _load_records_manifest(self) -> dict[str, Any]:
         try:
             with open(self._records_manifest_path, encoding="utf-8") as fh:
-                doc = json.load(fh)
+                doc: dict[str, Any] = json.load(fh)
         except FileNotFoundError:
             return {"version": RECORDS_VERSION, "seq": 0, "kinds": {}, "retired": []}
         except (OSError, ValueError) as exc:

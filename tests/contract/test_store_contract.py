@@ -428,8 +428,8 @@ def test_property_repo_glob_matches_fnmatch(glob_store: tuple[Any, list[Event]],
 # (kind, key) replaces, filters follow regwatch.stores.base.record_matches and the order
 # is (timestamp, key).
 
-from regwatch.errors import StoreError  # noqa: E402
-from regwatch.stores.base import Record, record_matches, record_order  # noqa: E402
+from regwatch.errors import StoreError
+from regwatch.stores.base import Record, record_matches, record_order
 
 
 def rec(kind: str, key: str, seconds: float, **data: Any) -> Record:
