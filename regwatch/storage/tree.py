@@ -14,7 +14,8 @@ the walk's cost under a few percent of a core (measured in bench/bench_storage.p
   the previous pass instead of being listed and ``stat``-ed again. Registry files are
   content-addressed and written aside then renamed into place (which changes the
   directory's mtime); files that grow in place (an upload in progress under
-  ``_uploads/``) are re-read on every ``full_every``-th pass.
+  ``_uploads/``) are re-read on every ``full_every``-th pass. At most ``cache_dirs``
+  directories are remembered, which bounds the memory (about 0.5 KB a directory).
 
 Bytes are allocated bytes (``st_blocks * 512``, as ``du`` counts them) of the files and
 the directories themselves; symbolic links are not followed. Entries that vanish during
@@ -28,6 +29,11 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+#: directories remembered between passes (about 0.5 KB each): the reuse saves CPU, the
+#: cap bounds the memory; directories beyond it are listed again on every pass
+CACHE_DIRS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +61,17 @@ class RootGone(OSError):
 class TreeWalker:
     """An incremental ``du -s`` of one directory (not thread-safe: one job owns it)."""
 
-    def __init__(self, root: str, *, full_every: int = 12, cpu: Callable[[], float] = time.thread_time) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        full_every: int = 12,
+        cache_dirs: int = CACHE_DIRS,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
         self.root = root
         self.full_every = full_every
+        self.cache_dirs = cache_dirs
         self._cpu = cpu
         self._cache: dict[str, _Dir] = {}
         self._next: dict[str, _Dir] = {}
@@ -129,7 +143,8 @@ class TreeWalker:
                 if scanned is None:
                     continue
                 d = scanned
-            nxt[path] = d
+            if len(nxt) < self.cache_dirs:
+                nxt[path] = d
             self._bytes += d.own + d.files_bytes
             self._files += d.files
             stack.extend(d.subdirs)

@@ -401,3 +401,14 @@ def rec_last(j: int) -> Any:
     from regwatch.stores.base import Record
 
     return Record("storage_sample", "last", T0 + timedelta(days=1, minutes=j), {"j": j})
+
+
+def test_tree_walk_with_a_small_cache_still_counts_everything(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    make_registry(root, 60)
+    w = TreeWalker(str(root), cache_dirs=10)
+    for n in range(3):
+        make_registry(root, 60 + 5 * n)
+        total = w.step(100.0)
+        assert total is not None and (total.bytes, total.files) == du_like(root)
+    assert len(w._cache) == 10
