@@ -246,7 +246,8 @@ def machine() -> dict[str, Any]:
         info["revision"] = head + (" + uncommitted changes in regwatch/ (other work in progress)" if dirty else "")
     except OSError:
         info["revision"] = "unknown"
-    info["native"] = "built" if (ROOT / "regwatch" / "_native.so").exists() else "not built"
+    # setuptools-rust names the library with the interpreter's suffix (_native.cpython-311-...so)
+    info["native"] = "built" if any((ROOT / "regwatch").glob("_native*.so")) else "not built"
     return info
 
 
