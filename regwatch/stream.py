@@ -118,6 +118,7 @@ class StreamIngestor:
         self.idle_after = idle_after
         self.on_written = on_written
         self._lineages: dict[str, _Lineage] = {}
+        self._polled = float("-inf")  # monotonic time of the last feed() call
 
     # -- feeding ------------------------------------------------------------------------
 
@@ -133,7 +134,11 @@ class StreamIngestor:
         lin.settled = False
 
     def feed(self, chunks: Sequence[Chunk], now: float) -> None:
-        """Parse and fold ``chunks`` (in the tailer's order); what is final is queued."""
+        """Parse and fold ``chunks`` (in the tailer's order); what is final is queued.
+        Call it after every poll, also with no chunks: a lineage is idle only when polls
+        made ``idle_after`` seconds after its last chunk found nothing new for it (a loop
+        held up by a slow write must not take a busy lineage for a quiet one)."""
+        self._polled = now
         for c in chunks:
             fp = str(c.fingerprint)
             lin = self._lineages.get(fp)
@@ -186,7 +191,7 @@ class StreamIngestor:
         """Settle the lineages quiet for ``idle_after`` s, then write what is queued, in
         order. Raises StoreUnavailable (the queue is kept) while the store refuses."""
         for lin in self._lineages.values():
-            if lin.run is not None and not lin.settled and now - lin.last_feed >= self.idle_after:
+            if lin.run is not None and not lin.settled and self._polled - lin.last_feed >= self.idle_after:
                 self._settle(lin)
         for lin in self._lineages.values():
             while lin.out:

@@ -401,7 +401,7 @@ class Service:
                 for c in chunks:
                     self.lines_read += c.data.count(b"\n") + (1 if c.partial else 0)
                     src.waiting_since.setdefault(str(c.fingerprint), now_m)
-                src.ingestor.feed(chunks, now_m)
+            src.ingestor.feed(chunks, now_m)  # also when empty: that is how it tells a quiet source
         if not read_any and self._webhook_q.empty():
             return sc.poll_interval
         return 0.0
