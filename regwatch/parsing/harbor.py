@@ -768,12 +768,14 @@ class HarborParser:
             "duration_ms": duration_ms,
             "client_ip": client_ip or None,
             "user_agent": user_agent,
-            "outcome": outcome_of(status).value,
+            "outcome": outcome_of(status)._value_,
             "message": message,
         }
         if path == "/v2" or path.startswith("/v2/"):
+            # ``_value_``: an enum member's value without the ``Enum.value`` descriptor call
+            # (about 0.4 µs each, four a proxy line)
             req = classify(method, uri)
-            action = req.action.value
+            action = req.action._value_
             tally = tally_of(action, status) if counts else Tally.NONE
             auth = auth_class_of(action, status, None) if counts else AuthClass.NONE
             nbytes = req.upload_bytes if tally is Tally.BLOB_UPLOAD else sent
@@ -781,8 +783,8 @@ class HarborParser:
                 **base,
                 **common,
                 action=action,
-                tally=tally.value,
-                auth=auth.value,
+                tally=tally._value_,
+                auth=auth._value_,
                 repository=req.repository,
                 reference=req.reference,
                 digest=req.digest,
