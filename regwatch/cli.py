@@ -244,6 +244,7 @@ def cmd_run(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     db = None if _es_url(args, config) else state
     state_dir = default_state_dir(config, db if db is not None else state)
     logging.basicConfig(level=logging.INFO, format="regwatch: %(message)s", stream=sys.stderr)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

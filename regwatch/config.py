@@ -712,10 +712,11 @@ def _storage(raw: Any, problems: list[str]) -> StorageConfig | None:
             continue
         _unknown(where, item, {"path", "tree"}, problems)
         path = item.get("path")
-        if not isinstance(path, str) or not path.startswith("/"):
-            problems.append(f"{where}.path must be an absolute directory path, got {path!r}")
+        if not isinstance(path, str) or not path.strip():
+            problems.append(f"{where}.path must be a directory path, got {path!r}")
             continue
-        norm = os.path.normpath(path)
+        # a relative path is taken from the working directory the service starts in
+        norm = os.path.abspath(os.path.expanduser(path))
         if norm in seen:
             problems.append(f"{where}.path {path!r} is listed twice")
             continue

@@ -330,7 +330,9 @@ class Service:
         from regwatch.reports import due_reports, run_report
 
         now = self.clock.now()
-        cfg = self.config.report  # type: ignore[attr-defined]
+        cfg = getattr(self.config, "report", None)
+        if cfg is None:
+            return
         days = due_reports(self.store, cfg, now)
         for day in days[-1:] if catch_up else days:
             run = run_report(self.store, cfg, day, now)

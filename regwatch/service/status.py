@@ -162,7 +162,7 @@ def describe(status: ServiceStatus | None, state_dir: str | os.PathLike[str], no
         lines.append("dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(status.drops.items())))
     for what, url in sorted(status.listening.items()):
         lines.append(f"{what}: {url}")
-    if status.webhooks:
+    if any(status.webhooks.values()):
         lines.append("webhook requests: " + ", ".join(f"{k}={v}" for k, v in sorted(status.webhooks.items()) if v))
     if status.sources:
         lines.append("sources:")

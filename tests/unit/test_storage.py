@@ -301,7 +301,7 @@ def test_config_storage_section() -> None:
     assert cfg.storage == StorageConfig(600.0, (StoragePathConfig("/var/lib/registry"), StoragePathConfig("/srv/b", False)),
                                         HarborStatsConfig("https://h.example", "admin", "HARBOR_PASSWORD"))
     with pytest.raises(ConfigError) as info:
-        config_from_dict({"storage": {"interval": "soon", "paths": [{"path": "relative"}, {"path": "/a", "tree": "yes"},
+        config_from_dict({"storage": {"interval": "soon", "paths": [{"path": " "}, {"path": "/a", "tree": "yes"},
                                                                    {"path": "/a/"}, 3],
                                       "harbor": {"url": "ftp://h", "password": "hunter2"}, "extra": 1}})
     msg = str(info.value)
@@ -310,6 +310,9 @@ def test_config_storage_section() -> None:
                  "storage.extra"):
         assert part in msg, part
     assert "hunter2" not in msg
+    # a relative path is taken from the working directory (the example config's store dir)
+    rel = config_from_dict({"storage": {"paths": [{"path": "regwatch-data"}]}})
+    assert rel.storage is not None and rel.storage.paths[0].path == os.path.abspath("regwatch-data")
 
 
 def test_sparkline() -> None:
