@@ -245,6 +245,9 @@ def cmd_run(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     state_dir = default_state_dir(config, db if db is not None else state)
     logging.basicConfig(level=logging.INFO, format="regwatch: %(message)s", stream=sys.stderr)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    # the Elasticsearch client logs each failed connection with a traceback; the service
+    # says once that the store is blocked and why, and again when it is back
+    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

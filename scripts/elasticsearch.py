@@ -396,7 +396,7 @@ def start(args: argparse.Namespace) -> dict[str, Any]:
 
     last_error: StartFailed | None = None
     for attempt in range(3):  # a port picked as free can be taken before the node binds it
-        http_port, transport_port = free_port(), free_port()
+        http_port, transport_port = (args.port or free_port()), free_port()
         while transport_port == http_port:
             transport_port = free_port()
         settings = {
@@ -512,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--secure", action="store_true", help="security + TLS + a superuser")
     p.add_argument("--heap", default="512m")
     p.add_argument("--timeout", type=float, default=180.0)
+    p.add_argument("--port", type=int, default=0, help="HTTP port (default: a free one); a restart with --dir of a kept node reuses its data")
     p = sub.add_parser("stop", help="stop the node of a run directory and remove it")
     p.add_argument("--dir", required=True)
     p.add_argument("--keep", action="store_true", help="keep the run directory")
