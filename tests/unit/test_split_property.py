@@ -1,0 +1,103 @@
+"""For any split of a real log from sample_logs/ into reads, with restarts between reads
+(a new StreamIngestor that re-reads from the offsets it said were safe), the store ends
+with the same event ids and the same summary as a one-shot ``ingest`` of the file.
+
+The logs are found by walking sample_logs/ (no per-file format hints): every ``*.log``
+of the Distribution and Harbor samples.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from regwatch.pipeline import ingest
+from regwatch.sources.files import file_info
+from regwatch.sources.tail import Chunk
+from regwatch.stores.base import Query
+from regwatch.stores.embedded import EmbeddedStore
+from regwatch.stream import StreamIngestor
+from regwatch.summary import summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = sorted(
+    p for d in ("distribution", "harbor", "harbor/real") for p in (ROOT / "sample_logs" / d).glob("*.log") if p.stat().st_size
+)
+_ONE_SHOT: dict[Path, tuple[list[str], dict[str, int]]] = {}
+
+
+def _view(store: EmbeddedStore) -> tuple[list[str], dict[str, int]]:
+    return sorted(e.id for e in store.search(Query())), {k: v for k, v in summarize(store, Query()).items() if isinstance(v, int)}
+
+
+def _one_shot(path: Path) -> tuple[list[str], dict[str, int]]:
+    if path not in _ONE_SHOT:
+        d = Path(tempfile.mkdtemp(prefix="regwatch-split-"))
+        try:
+            store = EmbeddedStore(d)
+            ingest([str(path)], store)
+            _ONE_SHOT[path] = _view(store)
+            store.close()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return _ONE_SHOT[path]
+
+
+def test_the_walk_finds_logs_of_both_kinds() -> None:
+    names = {p.parent.name for p in LOGS}
+    assert {"distribution", "harbor", "real"} <= names and len(LOGS) >= 10
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(LOGS), label="log")
+    raw = path.read_bytes()
+    fp = file_info(str(path)).fingerprint
+    ends = [i + 1 for i, b in enumerate(raw) if b == 0x0A]
+    if not raw.endswith(b"\n"):
+        ends.append(len(raw))
+    # cut points spread over the whole file (hypothesis' own choices favour its start)
+    rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
+    k = data.draw(st.integers(min_value=0, max_value=min(12, len(ends))), label="reads")
+    cuts = sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+    restarts = data.draw(st.sets(st.integers(min_value=0, max_value=len(cuts) - 1), max_size=4), label="restarts")
+    d = Path(tempfile.mkdtemp(prefix="regwatch-split-"))
+    try:
+        store = EmbeddedStore(d)
+        ing = StreamIngestor(store, idle_after=1e9)
+        pos = 0
+        for i, cut in enumerate(cuts):
+            if cut > pos:
+                ing.feed([Chunk(fp, str(path), pos, cut, raw[pos:cut])], now=float(i))
+                ing.flush(now=float(i))
+                pos = cut
+            if i in restarts:
+                ing.close(now=float(i))
+                # a new process: it knows only the committed offset, and reads again from there
+                pos = ing.safe_positions().get(fp, 0)
+                ing = StreamIngestor(store, idle_after=1e9)
+        if pos < len(raw):
+            ing.feed([Chunk(fp, str(path), pos, len(raw), raw[pos:])], now=99.0)
+        ing.settle()
+        ing.flush(now=100.0)
+        assert ing.safe_positions().get(fp, pos) == len(raw)
+        got = _view(store)
+        store.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    want = _one_shot(path)
+    assert got[1] == want[1], path.name
+    assert got[0] == want[0], path.name
+
+
+def test_a_bad_format_fails_before_any_line() -> None:
+    from regwatch.errors import UnknownFormat
+
+    with pytest.raises(UnknownFormat):
+        StreamIngestor(EmbeddedStore(Path(tempfile.mkdtemp())), fmt="no-such-format")
