@@ -50,6 +50,24 @@ MAX_BACKOFF = 30.0
 STATUS_EVERY = 1.0
 WEBHOOK_QUEUE = 10_000  # webhook events waiting for the store; beyond: 503 and redelivery
 _MAX_PROBLEMS = 50
+IDLE_TRIM_AFTER = 5.0  # seconds with nothing read before freed memory goes back to the OS
+
+
+def _trim_memory() -> None:
+    """Give the memory a burst of reading freed back to the system (glibc and Arrow keep
+    freed pages for reuse): an idle service holds what it needs, not its busiest moment."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class LockedStore:
@@ -151,6 +169,8 @@ class Service:
         self.scheduler: Any = None
         self.dashboard: subprocess.Popen[bytes] | None = None
         self._next_status = 0.0
+        self._last_read = 0.0
+        self._busy_since_trim = False
         self._retry_at = 0.0
         self._backoff = 0.5
         self._setup_metrics(registry)
@@ -195,12 +215,7 @@ class Service:
             n = int(table.num_rows)
             self.events_written += n
             if src is not None and n:
-                try:
-                    import pyarrow.compute as pc
-
-                    newest = pc.max(table["timestamp"]).as_py()
-                except Exception:  # noqa: BLE001 - telemetry only
-                    newest = None
+                newest = _newest(table)
                 if newest is not None and (src.newest is None or newest > src.newest):
                     src.newest = newest
             if self.metrics is not None:
@@ -405,7 +420,12 @@ class Service:
                     src.waiting_since.setdefault(str(c.fingerprint), now_m)
             src.ingestor.feed(chunks, now_m)  # also when empty: that is how it tells a quiet source
         if not read_any and self._webhook_q.empty():
+            if self._busy_since_trim and now_m - self._last_read >= IDLE_TRIM_AFTER:
+                _trim_memory()
+                self._busy_since_trim = False
             return sc.poll_interval
+        self._last_read = now_m
+        self._busy_since_trim = True
         return 0.0
 
     def finish(self) -> None:
@@ -557,6 +577,19 @@ class Service:
                 self.dashboard.kill()
         for src in self.sources:
             src.tailer.close()
+
+
+def _newest(table: Any) -> datetime | None:
+    """The newest ``timestamp`` of an Event table. Through int64 micros: a timestamp
+    scalar's ``as_py`` with a zone imports pandas (~80 MB the idle service would keep)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        us = pc.max(pc.cast(pc.cast(table["timestamp"], pa.timestamp("us", tz="UTC")), pa.int64())).as_py()
+    except Exception:  # noqa: BLE001 - telemetry only
+        return None
+    return None if us is None else datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(us))
 
 
 def _seconds(v: Any) -> float:
