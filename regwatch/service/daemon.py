@@ -421,6 +421,10 @@ class Service:
             src.ingestor.feed(chunks, now_m)  # also when empty: that is how it tells a quiet source
         if not read_any and self._webhook_q.empty():
             if self._busy_since_trim and now_m - self._last_read >= IDLE_TRIM_AFTER:
+                release = getattr(self.raw_store, "release_memory", None)
+                if release is not None:
+                    with self.lock:
+                        release()
                 _trim_memory()
                 self._busy_since_trim = False
             return sc.poll_interval

@@ -289,6 +289,14 @@ class EmbeddedStore:
             self._local.con = con
         return con
 
+    def release_memory(self) -> None:
+        """Close this thread's DuckDB connection (the next call opens a new one): DuckDB
+        keeps the buffers of its biggest query, which an idle service need not hold."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            self._local.con = None
+            con.close()
+
     @staticmethod
     def _side_actions(doc: dict[str, Any]) -> frozenset[str]:
         """The actions the deletes side set holds; empty for a store made before it
