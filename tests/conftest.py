@@ -30,20 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from es_support import _in_ci, drop_es_prefix, es_unavailable  # noqa: F401  (shared with test modules)
 
 ES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "elasticsearch.py"
 ES_START_TIMEOUT = float(os.environ.get("REGWATCH_TEST_ES_TIMEOUT", "240"))
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def es_unavailable(reason: str) -> None:
-    """Fail (CI=true) or skip (elsewhere) a test that needs an Elasticsearch node."""
-    if _in_ci():
-        pytest.fail(f"Elasticsearch is required when CI=true: {reason}", pytrace=False)
-    pytest.skip(f"no Elasticsearch node: {reason}")
 
 
 def _start_es_node(secure: bool) -> dict[str, Any]:
@@ -114,25 +104,6 @@ def es_client(es_node: dict[str, Any]) -> Iterator[Any]:
     client = Elasticsearch(es_node["url"], request_timeout=60)
     yield client
     client.close()
-
-
-def drop_es_prefix(client: Any, prefix: str) -> None:
-    """Delete the indices and templates a store with ``prefix`` created."""
-    names = sorted(
-        client.options(ignore_status=404)
-        .indices.get(index=f"{prefix}-events-*", expand_wildcards="open,closed",
-                     filter_path="*.settings.index.uuid")
-        .body
-        or {}
-    )
-    for i in range(0, len(names), 50):
-        client.options(ignore_status=404).indices.delete(index=",".join(names[i:i + 50]))
-    client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-events")
-    client.options(ignore_status=404).indices.delete(index=f"{prefix}-records")
-    for part in ("settings", "mappings", "custom"):
-        client.options(ignore_status=404).cluster.delete_component_template(
-            name=f"{prefix}-events@{part}"
-        )
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import drop_es_prefix, es_unavailable
+from es_support import drop_es_prefix, es_unavailable
 
 pytestmark = pytest.mark.es
 
