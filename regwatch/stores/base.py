@@ -47,6 +47,7 @@ class Query:
     until: datetime | None = None
     repo: str | None = None
     user: str | None = None
+    client_ip: str | None = None  # exact match, like ``user`` (the address as logged)
     actions: frozenset[str] | None = None
     tallies: frozenset[str] | None = None
     auth: frozenset[str] | None = None
@@ -244,6 +245,8 @@ def matches(query: Query, ev: Event) -> bool:
     if query.repo is not None and not repo_matches(query.repo, ev.repository):
         return False
     if query.user is not None and ev.user != query.user:
+        return False
+    if query.client_ip is not None and ev.client_ip != query.client_ip:
         return False
     if query.actions is not None and ev.action not in query.actions:
         return False

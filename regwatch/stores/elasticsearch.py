@@ -486,6 +486,8 @@ def _to_query(q: Query) -> dict[str, Any]:
         flt.append(glob_to_query("regwatch.repository", q.repo))
     if q.user is not None:
         flt.append({"term": {"user.name": q.user}})
+    if q.client_ip is not None:
+        flt.append({"term": {"source.address": q.client_ip}})
     for attr, field in (("actions", "event.action"), ("tallies", "regwatch.tally"),
                         ("auth", "regwatch.auth"), ("sources", "event.module")):
         values = getattr(q, attr)

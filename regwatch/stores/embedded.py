@@ -662,6 +662,9 @@ class EmbeddedStore:
         if q.user is not None:
             conds.append('"user" = $user')
             params["user"] = q.user
+        if q.client_ip is not None:
+            conds.append("client_ip = $client_ip")
+            params["client_ip"] = q.client_ip
         if q.outcome is not None:
             conds.append("outcome = $outcome")
             params["outcome"] = q.outcome
@@ -751,7 +754,7 @@ class EmbeddedStore:
         q = aggregation.query
         if tuple(doc.get("rollup", ())) != ROLLUP_DIMS:
             return None
-        if q.user is not None or (q.repo is not None and "[" in q.repo) or q.limit is not None:
+        if q.user is not None or q.client_ip is not None or (q.repo is not None and "[" in q.repo) or q.limit is not None:
             return None
         if not set(aggregation.group_by) <= set(ROLLUP_DIMS) or self._set_for(doc, q) != "events":
             return None

@@ -261,6 +261,31 @@ def test_user_and_set_filters(store: Any) -> None:
         assert ids(store.search(q)) == ids(expected(events, q)), q
 
 
+def test_client_ip_filter(store: Any) -> None:
+    """``Query.client_ip`` is an exact match on the address as logged (IPv4, IPv6 or a
+    value that is no address at all), combinable with the other filters and the side sets."""
+    events = sample_events() + [
+        ev(7, action="auth", auth="auth_failure", outcome="failure", user="eve", client_ip="not-an-ip"),
+        ev(8, action="delete", tally="delete", outcome="success", repository="team/app",
+           user="bob", client_ip="10.0.0.7"),
+    ]
+    store.write(events)
+    for q in [
+        Query(client_ip="10.0.0.7"),
+        Query(client_ip="2001:db8::1"),
+        Query(client_ip="not-an-ip"),
+        Query(client_ip="10.0.0."),
+        Query(client_ip=""),
+        Query(client_ip="10.0.0.7", actions=frozenset({"delete"})),
+        Query(client_ip="2001:db8::1", auth=frozenset({"auth_failure", "anonymous_denial"})),
+        Query(client_ip="10.0.0.7", user="alice", repo="library/*"),
+    ]:
+        assert ids(store.search(q)) == ids(expected(events, q)), q
+        agg = Aggregation(q, ("repository",))
+        assert store.aggregate(agg) == reference_aggregate(events, agg), agg
+    assert len(store.search(Query(client_ip="10.0.0.7"))) == 3
+
+
 def test_limit_and_newest_first(store: Any) -> None:
     events = [ev(i // 3, action="pull") for i in range(30)]  # ties in time, broken by id
     store.write(events)
@@ -377,6 +402,7 @@ queries = st.builds(
     repo=st.one_of(st.none(), st.sampled_from(["*", "a/*", "a*", "?/b", "[ab]*", "a[!/]*"]),
                    st.text(_GLOB_ALPHABET, max_size=6)),
     user=st.one_of(st.none(), st.sampled_from(["alice", "bob", "", "Ünï", "carol"])),
+    client_ip=st.one_of(st.none(), st.sampled_from(["10.0.0.1", "::1", "not-an-ip", "10.0.0.2"])),
     actions=_subset(["pull", "push", "delete", "nope"]),
     tallies=_subset(["pull", "delete", "none"]),
     auth=_subset(["none", "auth_failure"]),
