@@ -299,6 +299,11 @@ class Tailer:
         blocked = raced | {ino.origin for ino in self._inodes.values() if ino.in_scan and ino.unresolved}
         for key, lin in self._lineages.items():
             lin.missing = lin.missing + 1 if key not in groups else 0
+            # a lineage read to its end whose file was renamed since (logrotate moving .1
+            # to .2) is reported under the name that holds it now, not the old one
+            inos = groups.get(key)
+            if inos and lin.path not in {i.path for i in inos}:
+                lin.path = inos[0].path
             if lin.missing == 1:
                 blocked.add(lin.family)
         self._adopt(groups, first, blocked)

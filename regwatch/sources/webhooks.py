@@ -36,6 +36,7 @@ import json
 import logging
 import socket
 import threading
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
@@ -592,7 +593,7 @@ class WebhookReceiver:
         if self._server is not None:
             return self
         handler = _make_handler(self)
-        server_cls = _V6Server if ":" in self.host else ThreadingHTTPServer
+        server_cls = _V6Server if ":" in self.host else _Server
         self._server = server_cls((self.host, self._want_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -665,7 +666,19 @@ class WebhookReceiver:
             return "accepted"
 
 
-class _V6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    """A sender that goes away mid-request (a registry restarting with a keep-alive
+    connection open) is routine: one debug line, not socketserver's traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("webhook client %s went away: %s", client_address, exc)
+            return
+        log.warning("webhook request from %s failed: %s: %s", client_address, type(exc).__name__, exc)
+
+
+class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 

@@ -613,3 +613,29 @@ def test_webhook_query_widens_the_time_range() -> None:
     assert q.since == t - timedelta(seconds=5) and q.until == t + timedelta(hours=1, seconds=5)
     assert q.repo == "team-*" and q.user is None
     assert q.sources == frozenset({"distribution-webhook", "harbor-webhook"})
+
+
+def test_a_sender_that_resets_its_connection_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """A registry restarting with a keep-alive connection open resets it mid-request:
+    routine, so no socketserver traceback on stderr, and the receiver keeps serving."""
+    import socket
+    import struct
+    import urllib.request
+
+    from regwatch.sources.webhooks import WebhookReceiver
+
+    rx = WebhookReceiver("127.0.0.1:0", lambda events: None).start()
+    try:
+        s = socket.create_connection((rx.host, rx.port))
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # half a request, then a reset
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        time.sleep(0.3)
+        req = urllib.request.Request(rx.url, data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+        except urllib.error.HTTPError as exc:  # answered: the server is alive
+            assert exc.code in (400, 404, 415)
+    finally:
+        rx.stop()
+    assert "Traceback" not in capfd.readouterr().err
