@@ -409,6 +409,22 @@ def cmd_storage(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """Serve the Streamlit dashboard over the store that --config and --db choose (the
+    process becomes Streamlit's; Ctrl-C stops it)."""
+    from regwatch.dashboard import dashboard_command
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port!r} is not a port number; use 1-65535, e.g. --port 8501")
+    db = None if _es_url(args, config) else _db_path(args, config)
+    cmd = dashboard_command(args.config, db, args.port, args.host)
+    where = f"embedded store at {db}" if db is not None else f"Elasticsearch at {_es_url(args, config)}"
+    print(f"regwatch dashboard: http://{args.host}:{args.port}/ ({where}); stop with Ctrl-C", flush=True)
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+    return 0  # not reached
+
+
 # -- parser ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regwatch", description="Observability and audit analytics for container registries.")
@@ -492,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--json", action="store_true", help="every sample as JSON")
     sg.add_argument("--sample-now", action="store_true", help="take one sample of the config's storage.paths first")
     sg.set_defaults(func=cmd_storage)
+
+    db = sub.add_parser("dashboard", help="serve the operator dashboard (Streamlit) on localhost")
+    db.add_argument("--db", help=f"embedded store directory (default: $REGWATCH_DB or {DEFAULT_DB})")
+    db.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
+    db.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; put authentication in front before binding others, see docs/dashboard.md)")
+    db.set_defaults(func=cmd_dashboard)
     return p
 
 
