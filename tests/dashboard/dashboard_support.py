@@ -302,11 +302,13 @@ def frame_rows(df: Any) -> list[dict[str, Any]]:
     """A dataframe element's rows with NaN/NaT as None and numbers as Python ints."""
     import math
 
+    import pandas as pd
+
     out = []
     for rec in df.to_dict("records"):
         row = {}
         for k, v in rec.items():
-            if v is None or (isinstance(v, float) and math.isnan(v)):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, str) and pd.isna(v)):
                 v = None
             elif hasattr(v, "item"):
                 v = v.item()
