@@ -16,12 +16,18 @@ DELETE_SHOWN = ("time", "user", "repository", "reference", "client_ip", "outcome
 
 def body(ctx: Ctx) -> None:
     r = ctx.range
-    kind = st.radio("Events", AUDIT_KINDS, horizontal=True, key="audit_kind")
+    # the filters start from the address (/audit?repo=library/*&user=alice&ip=...&outcome=failure&kind=pushes),
+    # so a search can be shared as a link
+    qp = st.query_params
+    kinds, outcomes = list(AUDIT_KINDS), ["any", *OUTCOMES]
+    kind = st.radio("Events", kinds, horizontal=True, key="audit_kind",
+                    index=kinds.index(qp["kind"]) if qp.get("kind") in kinds else 0)
     c = st.columns(4)
-    repo = c[0].text_input("Repository glob", key="audit_repo", placeholder="e.g. library/*")
-    user = c[1].text_input("User", key="audit_user")
-    ip = c[2].text_input("Client IP", key="audit_ip")
-    outcome = c[3].selectbox("Outcome", ("any", *OUTCOMES), key="audit_outcome")
+    repo = c[0].text_input("Repository glob", key="audit_repo", placeholder="e.g. library/*", value=qp.get("repo", ""))
+    user = c[1].text_input("User", key="audit_user", value=qp.get("user", ""))
+    ip = c[2].text_input("Client IP", key="audit_ip", value=qp.get("ip", ""))
+    outcome = c[3].selectbox("Outcome", outcomes, key="audit_outcome",
+                             index=outcomes.index(qp["outcome"]) if qp.get("outcome") in outcomes else 0)
     flt = AuditFilter(since=r.since, until=r.until, repo=repo, user=user, client_ip=ip,
                       outcome=None if outcome == "any" else outcome)
     if kind == "deletes":
