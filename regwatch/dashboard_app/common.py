@@ -96,8 +96,9 @@ def context() -> Ctx:
     else:
         real = datetime.now(timezone.utc)
         period = int(real.timestamp() // per)
-        # the range ends at the start of the period, so every render of one period asks the same
-        now = datetime.fromtimestamp(period * per, tz=timezone.utc) + timedelta(seconds=per)
+        # "now" is the start of the refresh period, so every render of one period asks the
+        # same questions (and hits the cache); it is never ahead of the service's status
+        now = datetime.fromtimestamp(period * per, tz=timezone.utc)
     key = (s.config_path, s.db)
     bounds = _cached("event_bounds", key, period, (), ())
     label = str(st.session_state.get("range", DEFAULT_RANGE))
