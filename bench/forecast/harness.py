@@ -14,7 +14,8 @@ method sees only the samples scraped up to ``o`` and forecasts. Scores:
   apart (0.5 d; 0.25 d for short_history), and looks ``L + s`` ahead, so that a forecaster
   that is exactly right fires at least L before the crossing; it fires at ``o`` when
   ours: the earliest plausible crossing (``lower`` of time_to_threshold) is at most
-  ``o + L + s``; predict_linear: ``predict_linear(range, L + s) >= T``; last value: the last
+  ``o + L + s`` and the expected one (``eta``) at most ``o + 2 L`` (the product's rule,
+  regwatch.capacity.alarm_due); predict_linear: ``predict_linear(range, L + s) >= T``; last value: the last
   sample >= T.
   A true crossing at ``c`` is alerted in time at lead L when the rule fires at an evaluation
   time in ``[c - 2L, c - L]``; a firing at ``o`` is false when the truth does not reach T by
@@ -40,6 +41,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios as sc
 
+from regwatch.capacity import ETA_GUARD
 from regwatch.forecast import OK, forecast
 from regwatch.forecast.baselines import predict_linear_fit
 
@@ -117,11 +119,15 @@ def run_scenario(name: str, every: float | None = None) -> dict[str, Any]:
             r30 = fc.time_to_threshold(thr, pd.Timedelta(days=30))
             for lead in LEADS:
                 look = lead + spacing
+                # the product's rule (regwatch.capacity.alarm_due): the earliest plausible
+                # crossing within the look-ahead, the expected one within twice the lead
                 fired = (
                     r30 is not None
                     and r30.get("status") == OK
                     and r30.get("lower") is not None
                     and (r30["lower"].value - o_ns) <= look * DAY_NS
+                    and r30.get("eta") is not None
+                    and (r30["eta"].value - o_ns) <= ETA_GUARD * lead * DAY_NS
                 )
                 fires[("regwatch", f, lead)] = bool(fired)
                 for m in ("predict_linear 6h", "predict_linear 7d"):

@@ -16,8 +16,10 @@ from regwatch.capacity.actions import (
     run_action,
 )
 from regwatch.capacity.assess import (
+    ETA_GUARD,
     GAUGE_THRESHOLDS,
     Assessment,
+    alarm_due,
     assess_path,
     assess_store,
     forecast_gauges,
@@ -39,6 +41,8 @@ from regwatch.capacity.retention import (
 )
 
 __all__ = [
+    "ETA_GUARD",
+    "alarm_due",
     "ACTION_KIND",
     "DRY_RUN",
     "EPISODE_KIND",

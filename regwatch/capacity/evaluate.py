@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from regwatch.capacity.actions import DRY_RUN, FAILED, OK, Trigger, run_action
-from regwatch.capacity.assess import Assessment, assess_store, threshold_label
+from regwatch.capacity.assess import ETA_GUARD, Assessment, alarm_due, assess_store, threshold_label
 from regwatch.config import CapacityConfig
 from regwatch.events import utc
 
@@ -111,7 +111,11 @@ def _crossing(a: Assessment, cfg: CapacityConfig) -> datetime | None:
     """The crossing time that triggers, or None."""
     if not a.ok:
         return None
-    t = a.lower if cfg.bound == "lower" else a.eta
+    if cfg.bound == "lower":
+        # the earliest plausible crossing within the lead, and the expected one within
+        # twice the lead (alarm_due); the assessment's horizon is long enough to see it
+        return a.lower if alarm_due(a.now, a.lower, a.eta, cfg.within) else None
+    t = a.eta
     if t is None or (t - a.now).total_seconds() > cfg.within:
         return None
     return t
@@ -173,7 +177,7 @@ def evaluate_capacity(
     now = utc(now)
     env = os.environ if environ is None else environ
     if assessments is None:
-        assessments = assess_store(store, now, cfg.thresholds, timedelta(seconds=cfg.within), paths=cfg.paths)
+        assessments = assess_store(store, now, cfg.thresholds, timedelta(seconds=ETA_GUARD * cfg.within), paths=cfg.paths)
     outcomes: list[ActionOutcome] = []
     for a in assessments:
         crossing = _crossing(a, cfg)

@@ -357,3 +357,25 @@ def test_regwatch_forecast_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert [(r["path"], r["threshold"], r["status"]) for r in rows] == [("/grow", 85.0, "ok"), ("/grow", 100.0, "ok")]
     assert main(["forecast", "--db", str(tmp_path / "db"), "--path", "/nowhere"], clock=FixedClock(NOW)) == 0
     assert "not enough data: no storage samples for path '/nowhere'" in capsys.readouterr().out
+
+
+def test_alarm_due_needs_the_expected_crossing_within_twice_the_lead() -> None:
+    from regwatch.capacity import ETA_GUARD, alarm_due
+
+    day = 86400.0
+    # lower within the lead, eta within twice the lead: due
+    assert alarm_due(NOW, NOW + timedelta(days=0.5), NOW + timedelta(days=1.9), day)
+    # lower within the lead, but a wide interval puts eta 3 days out: not due
+    assert not alarm_due(NOW, NOW + timedelta(days=0.5), NOW + timedelta(days=3), day)
+    # eta exactly at the guard is still due; lower beyond the lead never is
+    assert alarm_due(NOW, NOW + timedelta(days=1), NOW + timedelta(days=ETA_GUARD), day)
+    assert not alarm_due(NOW, NOW + timedelta(days=1.1), NOW + timedelta(days=1.2), day)
+    assert not alarm_due(NOW, None, NOW, day) and not alarm_due(NOW, NOW, None, day)
+
+
+def test_a_wide_interval_alone_does_not_fire_an_action(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "db")
+    cfg = _cfg(tmp_path)  # bound "lower"
+    wide = replace(_assessment(1, NOW), eta=NOW + timedelta(seconds=2.5 * cfg.within))
+    assert evaluate_capacity(store, cfg, NOW, assessments=[wide]) == []
+    assert _fired(tmp_path) == 0
