@@ -425,24 +425,35 @@ def event_row(ev: Any) -> dict[str, Any]:
 
 
 # -- repositories -----------------------------------------------------------------------
+LAST_SEEN_SCAN = 1000  # the embedded store finds up to this many newest rows in two cheap passes
+
+
 def last_seen(store: Store, since: datetime, until: datetime, tallies: frozenset[str],
               repositories: list[str] | None = None) -> dict[str, datetime]:
     """The newest time of an event of ``tallies`` per repository in ``[since, until)``.
 
-    Aggregations over windows that double going back from ``until`` find the window of
-    each repository's newest event; one newest-first search of that window, limited to
-    one row, gives the time. Raises StoreError."""
+    The newest ``LAST_SEEN_SCAN`` events of the range name the busy repositories at once.
+    For the others, aggregations over windows that double going back from ``until`` find
+    the window of each one's newest event, and one newest-first search of that window,
+    limited to one row, gives the time. Raises StoreError."""
     wanted = set(repositories) if repositories is not None else None
+    out: dict[str, datetime] = {}
+    for ev in store.search(Query(since=since, until=until, tallies=tallies, limit=LAST_SEEN_SCAN, newest_first=True)):
+        if ev.repository is not None and ev.repository not in out and (wanted is None or ev.repository in wanted):
+            out[ev.repository] = ev.timestamp
+    if wanted is not None and wanted <= set(out):
+        return out
     window: dict[str, tuple[datetime, datetime]] = {}
     hi, width = until, timedelta(hours=1)
-    while hi > since and (wanted is None or len(window) < len(wanted)):
+    while hi > since:
         lo = max(hi - width, since)
         for r in store.aggregate(Aggregation(Query(since=lo, until=hi, tallies=tallies), ("repository",))):
             repo = r["repository"]
-            if repo is not None and repo not in window and (wanted is None or repo in wanted):
+            if repo is not None and repo not in window and repo not in out and (wanted is None or repo in wanted):
                 window[repo] = (lo, hi)
         hi, width = lo, width * 2
-    out: dict[str, datetime] = {}
+        if wanted is not None and len(window) + len(out) >= len(wanted):
+            break
     for repo, (lo, hi) in window.items():
         found = store.search(Query(since=lo, until=hi, repo=glob_escape(repo), tallies=tallies, limit=1, newest_first=True))
         if found:

@@ -321,3 +321,23 @@ def test_hostile_values_reach_the_pages_as_inert_text(store: Any) -> None:
     assert any("<script>alert(1)</script>" in r for r in raws)  # kept as text, shown escaped
     assert not any("\x1b" in r for r in raws)
     assert replace(insights.AuditFilter(), user=None) == insights.AuditFilter()
+
+
+@pytest.mark.parametrize("scan", [1000, 2, 0])
+def test_last_seen_by_scan_and_by_windows(store: Any, monkeypatch: pytest.MonkeyPatch, scan: int) -> None:
+    """The same answer whether the newest rows name every repository or the doubling
+    windows have to find them."""
+    monkeypatch.setattr(insights, "LAST_SEEN_SCAN", scan)
+    bounds = insights.event_bounds(store)
+    assert bounds is not None
+    since, until = bounds[0], bounds[1] + timedelta(microseconds=1)
+    tallies = frozenset({Tally.PULL.value})
+    pulls = store.search(Query(since=since, until=until, tallies=tallies))
+    expected: dict[str, datetime] = {}
+    for e in pulls:
+        if e.repository is not None:
+            expected[e.repository] = max(expected.get(e.repository, e.timestamp), e.timestamp)
+    assert len(expected) >= 3
+    assert insights.last_seen(store, since, until, tallies) == expected
+    some = sorted(expected)[:2] + ["never/pulled"]
+    assert insights.last_seen(store, since, until, tallies, some) == {k: expected[k] for k in some[:2]}
