@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DB     ?= regwatch-data
 
-.PHONY: run test test-es test-fast sysdeps bench samples lint clean native
+.PHONY: run dashboard test test-es test-fast sysdeps bench samples lint clean native
 
 ## The install builds the native core (native/, Rust with the standard library only, so
 ## cargo needs no network) with setuptools-rust, see setup.py; cargo is found on PATH or
@@ -29,9 +29,14 @@ native: $(NATIVE)
 
 ## run: set up the virtualenv and run the service on the bundled sample_logs/ (config:
 ## regwatch.example.yaml): it ingests them, follows them, receives webhooks, serves
-## metrics, schedules the report and starts the dashboard; Ctrl-C stops it
+## metrics, schedules the report and starts the dashboard (service.dashboard: true; it
+## prints "dashboard: http://127.0.0.1:8501" with the other URLs); Ctrl-C stops it.
+## dashboard: only the dashboard, on the store make run fills
 run: $(BIN)/.installed $(NATIVE)
 	$(BIN)/regwatch --config regwatch.example.yaml run --db $(DB)
+
+dashboard: $(BIN)/.installed $(NATIVE)
+	$(BIN)/regwatch --config regwatch.example.yaml dashboard --db $(DB)
 
 ## sysdeps: Debian packages the integration tests use (docker-registry, skopeo, ...)
 sysdeps:
