@@ -77,6 +77,13 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``metrics:``: the Prometheus endpoint of the service (docs/metrics.md)."""
+
+    listen: str = "127.0.0.1:9481"  # host:port of /metrics; port 0 picks a free one
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """``service:``: how the daemon runs (docs/configuration.md)."""
 
@@ -193,6 +200,7 @@ class Config:
     capacity: CapacityConfig | None = None
     report: ReportConfig | None = None
     storage: StorageConfig | None = None
+    metrics: MetricsConfig | None = None
 
 
 def parse_tz(spec: str) -> tzinfo:
@@ -233,7 +241,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: the top level must be a mapping, got {type(doc).__name__}")
-    known = {"store", "harbor", "formats", "sources", "webhooks", "service", "capacity", "report", "storage"}
+    known = {"store", "harbor", "formats", "sources", "webhooks", "service", "capacity", "report", "storage", "metrics"}
     for k in doc:
         if k not in known:
             problems.append(f"unknown key {k!r} (allowed: {sorted(known)})")
@@ -312,6 +320,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         formats.append(fc)
     sources = _sources(doc.get("sources"), problems, {f.name for f in formats})
     webhooks = _webhooks(doc.get("webhooks"), problems)
+    metrics = _metrics(doc.get("metrics"), problems)
     service = _service(doc.get("service"), problems)
     capacity = _capacity(doc.get("capacity"), problems)
     report = _report(doc.get("report"), problems)
@@ -328,6 +337,7 @@ def config_from_dict(doc: Any, where: str = "config") -> Config:
         capacity=capacity,
         report=report,
         storage=storage,
+        metrics=metrics,
     )
 
 
@@ -383,6 +393,20 @@ def _listen_ok(value: Any) -> bool:
         return False
     host, sep, port = value.rpartition(":")
     return bool(sep) and port.isdigit() and 0 <= int(port) <= 65535 and bool(host.strip("[]"))
+
+
+def _metrics(raw: Any, problems: list[str]) -> MetricsConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("metrics must be a mapping, e.g. {listen: '127.0.0.1:9481'}")
+        return None
+    _unknown("metrics", raw, {"listen"}, problems)
+    listen = raw.get("listen", "127.0.0.1:9481")
+    if not _listen_ok(listen):
+        problems.append(f"metrics.listen {listen!r} is not host:port (e.g. '127.0.0.1:9481'; port 0 picks a free one)")
+        listen = "127.0.0.1:9481"
+    return MetricsConfig(listen=str(listen))
 
 
 def _webhooks(raw: Any, problems: list[str]) -> WebhookConfig | None:
