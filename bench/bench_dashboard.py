@@ -23,7 +23,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def build(db: Path, events: int, work: Path) -> int:
             t0 = time.perf_counter()
             with open(log, "w") as fh:
                 buf: list[str] = []
-                start = datetime(2026, 1, 1, tzinfo=timezone.utc).replace(day=1 + part)
+                start = datetime(2026, 1, 1, tzinfo=UTC).replace(day=1 + part)
                 for line in generate(lines, seed=7 + part, start=start):
                     buf.append(line)
                     if len(buf) >= 20_000:
@@ -126,12 +126,12 @@ def write_docs(events: int, results: dict[str, list[tuple[str, float, float]]]) 
     lines = [
         "## Dashboard",
         "",
-        f"`python bench/bench_dashboard.py --events {events}` (bench/bench_dashboard.py): an embedded store of "
+        (f"`python bench/bench_dashboard.py --events {events}` (bench/bench_dashboard.py): an embedded store of "
         f"{events:,} events ingested with the library from bench/synth.py's Distribution logs; each page rendered "
         "through `streamlit.testing.v1.AppTest` at the newest event's time. *First load*: cold caches, every "
         "`regwatch.insights` call reads the store. *After*: the median of the renders that follow within one refresh "
         f"period (the answers come from `st.cache_data`). Target: under {TARGET_S:g} s after the first load. "
-        "Measured on this machine (2 cores).",
+        "Measured on this machine (2 cores)."),
         "",
         "| range | page | first load (s) | after the first load (s) | target met |",
         "|---|---|---|---|---|",

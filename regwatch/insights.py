@@ -21,7 +21,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -31,7 +31,6 @@ from regwatch.events import Action, AuthClass, Outcome, Tally, utc
 from regwatch.redact import redact
 from regwatch.stores.base import Aggregation, Query, Store
 
-UTC = timezone.utc
 _US = timedelta(microseconds=1)
 
 # -- inert text ----------------------------------------------------------------------
@@ -382,9 +381,7 @@ class AuditFilter:
         no log line matched is added after the store's search)."""
         if self.client_ip is not None and row.get("client_ip") != self.client_ip:
             return False
-        if self.outcome is not None and row.get("outcome") != self.outcome:
-            return False
-        return True
+        return self.outcome is None or row.get("outcome") == self.outcome
 
 
 def audit_deletes(store: Store, flt: AuditFilter) -> list[dict[str, Any]]:

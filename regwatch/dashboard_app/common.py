@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
@@ -91,14 +91,14 @@ def context() -> Ctx:
     if s.now:
         from regwatch.timeargs import parse_time
 
-        now = parse_time(s.now, datetime.now(timezone.utc))
+        now = parse_time(s.now, datetime.now(UTC))
         period = 0
     else:
-        real = datetime.now(timezone.utc)
+        real = datetime.now(UTC)
         period = int(real.timestamp() // per)
         # "now" is the start of the refresh period, so every render of one period asks the
         # same questions (and hits the cache); it is never ahead of the service's status
-        now = datetime.fromtimestamp(period * per, tz=timezone.utc)
+        now = datetime.fromtimestamp(period * per, tz=UTC)
     key = (s.config_path, s.db)
     bounds = _cached("event_bounds", key, period, (), ())
     label = str(st.session_state.get("range", DEFAULT_RANGE))
@@ -158,7 +158,7 @@ def run_page(title: str, body: Callable[[Ctx], None], *, needs_events: bool = Tr
                 st.error(f"store error: {one_line(exc)}")
         except RegwatchError as exc:
             st.error(one_line(exc))
-        except Exception as exc:  # noqa: BLE001 - a page never shows a traceback
+        except Exception as exc:
             log.exception("dashboard page %r failed", title)
             st.error(f"unexpected error ({type(exc).__name__}): {one_line(exc)}; the dashboard's log has the details")
 
@@ -166,11 +166,11 @@ def run_page(title: str, body: Callable[[Ctx], None], *, needs_events: bool = Tr
 
 
 # -- formatting ---------------------------------------------------------------------------
-def fmt_int(n: int | float | None) -> str:
+def fmt_int(n: float | None) -> str:
     return "–" if n is None else f"{int(n):,}"
 
 
-def fmt_bytes(n: int | float | None) -> str:
+def fmt_bytes(n: float | None) -> str:
     """IEC units with three significant digits: 31415926 → "30.0 MiB"."""
     if n is None:
         return "–"
@@ -187,7 +187,7 @@ def fmt_ratio(r: float | None) -> str:
 
 
 def fmt_time(t: datetime | None) -> str:
-    return "–" if t is None else t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "–" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...] | None = None, *, key: str,

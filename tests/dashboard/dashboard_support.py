@@ -14,6 +14,7 @@ conftest.py, so nothing here is imported from a conftest).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ APP = ROOT / "regwatch" / "dashboard_app" / "app.py"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 SAMPLES = [ROOT / "sample_logs" / "distribution", ROOT / "sample_logs" / "harbor"]
 #: the fixed "now" of the seeded pages: the hand-made events end just before it
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOSTILE = (
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(2)>",
@@ -249,10 +250,8 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing in any state
             self.ws.close()
-        except Exception:  # noqa: BLE001 - closing in any state
-            pass
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)

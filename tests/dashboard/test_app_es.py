@@ -4,12 +4,21 @@ seeded deletes. A real node (tests/conftest.py); CI=true fails without one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from dashboard_support import NOW, SAMPLES, app_test, assert_clean, frame_rows, metrics, seeded_events
+from dashboard_support import (
+    NOW,
+    SAMPLES,
+    app_test,
+    assert_clean,
+    frame_rows,
+    metrics,
+    seeded_events,
+)
 
 from regwatch import insights
 from regwatch.dashboard_app.common import fmt_bytes, fmt_int

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import ARTIFACTS, HOSTILE_REPO, NOW, Browser, chromium, dashboard_server, seed_store
+from dashboard_support import (
+    ARTIFACTS,
+    HOSTILE_REPO,
+    NOW,
+    Browser,
+    chromium,
+    dashboard_server,
+    seed_store,
+)
 
 from regwatch import insights
 from regwatch.dashboard_app.common import fmt_int, fmt_ratio

@@ -3,9 +3,10 @@ filled by the library's ingest of sample_logs/ plus seeded events."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,6 @@ from regwatch.sources.webhooks import attributed_deletes
 from regwatch.stores.base import Query
 from regwatch.stores.embedded import EmbeddedStore
 from regwatch.summary import summarize
-
-UTC = timezone.utc
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_trend_buckets_add_up_to_the_range(store: Any) -> None:
     s = summarize(store)
     for key in ("pulls", "pulls_failed", "pushes", "auth_failures", "bytes_pushed"):
         assert sum(b[key] for b in tr) == s[key], key
-    assert tr[0]["time"] == since and all(a["time"] < b["time"] for a, b in zip(tr, tr[1:]))
+    assert tr[0]["time"] == since and all(a["time"] < b["time"] for a, b in itertools.pairwise(tr))
 
 
 def test_disk_and_alerts(store: Any) -> None:
@@ -242,7 +241,7 @@ def test_repository_table(store: Any) -> None:
     s = summarize(store, Query(since=since, until=until))
     assert {r["repository"] for r in rows} == {insights.inert(k) for k in s["repositories"]}
     for r in rows:
-        c = s["repositories"][r["repository"]] if r["repository"] in s["repositories"] else None
+        c = s["repositories"].get(r["repository"])
         if c is None:
             continue
         assert (r["pulls"], r["pushes"], r["bytes_pulled"]) == (c["pulls"], c["pushes"], c["bytes_pulled"])

@@ -24,11 +24,11 @@ def body(ctx: Ctx) -> None:
         st.caption("No regwatch service has written a status here; start one with `regwatch --config FILE run`.")
         st.code(h.state_dir, language=None)
     else:
-        c = st.columns(4)
-        c[0].metric("Service", "running" if st_.running else "stopped")
-        c[1].metric("Lines read", fmt_int(st_.lines_read))
-        c[2].metric("Events written", fmt_int(st_.events_written))
-        c[3].metric("Status updated", fmt_time(st_.updated))
+        s = st.columns(4)
+        s[0].metric("Service", "running" if st_.running else "stopped")
+        s[1].metric("Lines read", fmt_int(st_.lines_read))
+        s[2].metric("Events written", fmt_int(st_.events_written))
+        s[3].metric("Status updated", fmt_time(st_.updated))
         if not st_.store_ok:
             st.error(f"store writes blocked: {st_.store_blocked_reason or 'unknown reason'} (reading is paused; nothing is lost)")
         for p in st_.problems:

@@ -7,7 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from regwatch import insights
-from regwatch.dashboard_app.common import Ctx, fmt_bytes, fmt_int, fmt_ratio, fmt_time, run_page, table
+from regwatch.dashboard_app.common import (
+    Ctx,
+    fmt_bytes,
+    fmt_int,
+    fmt_ratio,
+    fmt_time,
+    run_page,
+    table,
+)
 
 
 def body(ctx: Ctx) -> None:
