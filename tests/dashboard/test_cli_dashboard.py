@@ -1,0 +1,58 @@
+"""`regwatch dashboard`: the store comes from --db, else REGWATCH_DB (as the other
+commands), the URL is printed, and a bad port is one error line with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from dashboard_support import free_port, wait_http
+
+from regwatch.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _regwatch() -> str:
+    exe = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "regwatch"
+    return str(exe) if exe.exists() else "regwatch"
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_dashboard_takes_the_store_from_regwatch_db_or_db(tmp_path: Path, how: str) -> None:
+    port = free_port()
+    db = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGWATCH_")}
+    cmd = [_regwatch(), "dashboard", "--port", str(port)]
+    if how == "env":
+        env["REGWATCH_DB"] = str(db)
+    else:
+        env["REGWATCH_DB"] = str(tmp_path / "not-this-one")
+        cmd += ["--db", str(db)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(f"regwatch dashboard: http://127.0.0.1:{port}/ (embedded store at {db})"), first
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc=proc)
+        # the process became Streamlit's server, handed the same store directory
+        argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"streamlit" in argv and argv[argv.index(b"--db") + 1] == str(db).encode()
+        assert argv[argv.index(b"--server.address") + 1] == b"127.0.0.1"
+    finally:
+        proc.terminate()
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_a_bad_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", "--port", "70000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "regwatch: error: --port 70000 is not a port number; use 1-65535, e.g. --port 8501"
