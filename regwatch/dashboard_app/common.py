@@ -32,6 +32,7 @@ REFRESH = {"Off": 0, "10 s": 10, "30 s": 30, "1 min": 60, "5 min": 300}
 DEFAULT_REFRESH = "1 min"
 DEFAULT_RANGE = "All data"
 _IDLE_PERIOD = 300  # seconds a cached answer lives when refresh is off
+SLOW_PERIOD = timedelta(minutes=15)  # see Ctx.call_slow
 
 
 def settings() -> Settings:
@@ -75,6 +76,24 @@ class Ctx:
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """``regwatch.insights.<name>(store, *args, **kwargs)``, cached for this refresh period."""
         return _cached(name, self.key, self.period, args, tuple(sorted(kwargs.items())))
+
+    def call_slow(self, name: str, *args: Any) -> Any:
+        """``insights.<name>(store, *args)`` for the costly analyses (the anomaly model,
+        the retention scan: seconds at 1M events), with every time argument cut to a whole
+        ``SLOW_PERIOD`` step, so they run at most once per step whatever the refresh
+        interval; what came after the last step waits for the next one. A range shorter
+        than a step is used as it is."""
+        step = SLOW_PERIOD.total_seconds()
+
+        def cut(v: Any) -> Any:
+            return datetime.fromtimestamp((v.timestamp() // step) * step, tz=UTC) if isinstance(v, datetime) else v
+
+        times = [a for a in args if isinstance(a, datetime)]
+        cut_args = tuple(cut(a) for a in args)
+        cut_times = [a for a in cut_args if isinstance(a, datetime)]
+        if len(times) >= 2 and cut_times[1] <= cut_times[0]:
+            cut_args = args
+        return _cached(name, self.key, -1, cut_args, ())
 
 
 def refresh_seconds() -> int:

@@ -187,7 +187,13 @@ def test_repositories_page(monkeypatch: pytest.MonkeyPatch, db: Path, store: Any
     at.number_input(key="unused_days").set_value(30)
     at.run()
     assert_clean(at)
-    rec = retention_recommendation(store, until, 30)
+    # the retention scan runs on whole 15-minute steps (common.SLOW_PERIOD)
+    from datetime import UTC, datetime
+
+    from regwatch.dashboard_app.common import SLOW_PERIOD
+
+    step = SLOW_PERIOD.total_seconds()
+    rec = retention_recommendation(store, datetime.fromtimestamp(until.timestamp() // step * step, tz=UTC), 30)
     m = metrics(at)
     assert m["Stale repositories"] == fmt_int(len(rec.repositories))
     assert m["Stale tags"] == fmt_int(len(rec.tags))

@@ -16,12 +16,12 @@ def body(ctx: Ctx) -> None:
 
     st.subheader("Retention candidates")
     days = int(st.number_input("Not pulled for (days)", min_value=1, max_value=3650, value=90, step=1, key="unused_days"))
-    ret = ctx.call("retention_candidates", r.until, days)
+    ret = ctx.call_slow("retention_candidates", r.until, days)
     c = st.columns(3)
     c[0].metric("Stale repositories", fmt_int(len(ret["repositories"])))
     c[1].metric("Stale tags", fmt_int(len(ret["tags"])))
     c[2].metric("Bytes held (estimate)", fmt_bytes(ret["total_bytes"]), help=f"{fmt_int(ret['total_bytes'])} bytes")
-    st.caption(f"pushed before {fmt_time(ret['cutoff'])} and not pulled since")
+    st.caption(f"pushed before {fmt_time(ret['cutoff'])} and not pulled since (recomputed at most every 15 minutes)")
     table(ret["repositories"], key="stale_repos", file_name="regwatch-stale-repositories.csv",
           empty="No repository went unpulled that long.")
     table(ret["tags"], key="stale_tags", file_name="regwatch-stale-tags.csv", empty="No tag went unpulled that long.")

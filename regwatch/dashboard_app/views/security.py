@@ -35,8 +35,9 @@ def body(ctx: Ctx) -> None:
 
     st.subheader("Unusual activity")
     st.caption("Each (user or client IP, hour) scored by an IsolationForest over deletes, failed logins, "
-               "new repositories touched and off-hours activity; the reasons name what set it apart.")
-    rows = ctx.call("anomaly_rows", r.since, r.until)
+               "new repositories touched and off-hours activity; the reasons name what set it apart. "
+               "The model runs at most every 15 minutes, over the range up to the last quarter hour.")
+    rows = ctx.call_slow("anomaly_rows", r.since, r.until)
     st.metric("Flagged", fmt_int(len(rows)))
     table(rows, key="anomalies", file_name="regwatch-anomalies.csv", empty="Nothing unusual above the threshold.")
 
