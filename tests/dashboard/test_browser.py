@@ -8,6 +8,7 @@ Under CI=true a missing chromium fails the test; elsewhere it is skipped.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,14 @@ def test_every_page_in_headless_chromium(tmp_path: Path) -> None:
                     assert want in text, (name, want)
                 _not_blank(shot)
                 _no_injection(b)
+
+            # the disk with its forecast band, further down the Overview
+            b.load(f"{url}/", ["Disk", "Used: /var/lib/registry", "87.5%"])
+            assert b.evaluate("(() => { const h = [...document.querySelectorAll('h3')].find(e => e.textContent === 'Disk');"
+                              " if (!h) return false; h.scrollIntoView(); return true; })()")
+            time.sleep(1.0)
+            b.screenshot(ARTIFACTS / "overview-disk.png")
+            _not_blank(ARTIFACTS / "overview-disk.png")
 
             # the hostile deletes, found by a link, shown as text in the detail view
             text = b.load(f"{url}/audit?repo=evil/*", ["Matching deletes", "Raw line (secrets redacted)", "manifests/v1"])
