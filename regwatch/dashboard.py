@@ -58,20 +58,29 @@ class Settings:
     config_path: str | None = None
     db: str | None = None
     now: str | None = None
+    refresh: int | None = None  # the sidebar's initial refresh interval, seconds
 
 
 def app_settings(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> Settings:
     """The app's settings from its arguments (after ``--``) and the environment
-    (``REGWATCH_CONFIG``, ``REGWATCH_DB`` as the CLI, ``REGWATCH_DASHBOARD_NOW``)."""
+    (``REGWATCH_CONFIG``, ``REGWATCH_DB`` as the CLI, ``REGWATCH_DASHBOARD_NOW``,
+    ``REGWATCH_DASHBOARD_REFRESH``: seconds, one of the sidebar's choices)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config")
     p.add_argument("--db")
     p.add_argument("--now")
+    p.add_argument("--refresh")
     args, _ = p.parse_known_args(argv)
+    raw = args.refresh or environ.get("REGWATCH_DASHBOARD_REFRESH") or None
+    try:
+        refresh = int(raw) if raw is not None else None
+    except ValueError:
+        refresh = None  # not a number of seconds: the sidebar's default
     return Settings(
         config_path=args.config or environ.get("REGWATCH_CONFIG") or None,
         db=args.db or environ.get("REGWATCH_DB") or None,
         now=args.now or environ.get("REGWATCH_DASHBOARD_NOW") or None,
+        refresh=refresh,
     )
 
 

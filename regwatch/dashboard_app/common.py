@@ -129,7 +129,9 @@ def sidebar() -> None:
     """The choices every page shares (kept in session state by their keys)."""
     s = settings()
     st.sidebar.selectbox("Time range", list(insights.RANGES), index=list(insights.RANGES).index(DEFAULT_RANGE), key="range")
-    st.sidebar.selectbox("Refresh every", list(REFRESH), index=list(REFRESH).index(DEFAULT_REFRESH), key="refresh")
+    labels = list(REFRESH)
+    start = next((k for k, v in REFRESH.items() if v == s.refresh), DEFAULT_REFRESH)
+    st.sidebar.selectbox("Refresh every", labels, index=labels.index(start), key="refresh")
     st.sidebar.caption("Config file")
     st.sidebar.code(s.config_path or "none (built-in defaults)", language=None)
     st.sidebar.caption("Store directory")

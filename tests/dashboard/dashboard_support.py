@@ -260,10 +260,12 @@ class Browser:
 
 
 @contextmanager
-def dashboard_server(db: Path, env_now: datetime | None = NOW, config: Path | None = None) -> Iterator[str]:
+def dashboard_server(db: Path, env_now: datetime | None = NOW, config: Path | None = None,
+                     extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``regwatch dashboard`` as a subprocess on a free loopback port; yields its URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGWATCH_")}
+    env.update(extra_env or {})
     if env_now is not None:
         env["REGWATCH_DASHBOARD_NOW"] = env_now.isoformat()
     regwatch = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "regwatch"

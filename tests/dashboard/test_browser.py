@@ -115,6 +115,41 @@ def test_every_page_in_headless_chromium(tmp_path: Path) -> None:
             b.close()
 
 
+def test_a_page_refreshes_on_its_own_while_the_store_grows(tmp_path: Path) -> None:
+    """Refresh every 10 s: events written into the store after the page loaded show up on
+    it without a reload (another process writes, the dashboard reads the new files)."""
+    from datetime import UTC, datetime, timedelta
+
+    from regwatch.events import Action, Event, Outcome, Tally
+
+    exe = chromium()
+    db = seed_store(tmp_path / "db", samples=False, storage=False)
+    with dashboard_server(db, env_now=None, extra_env={"REGWATCH_DASHBOARD_REFRESH": "10"}) as url:
+        b = Browser(exe, tmp_path / "chrome")
+        try:
+            text = b.load(f"{url}/audit?repo=late/*", ["Matching deletes", "No deletes match these filters"])
+            shown = b.evaluate("document.querySelector('input[aria-label=\"Refresh every\"]').value")
+            assert shown == "10 s", shown  # the sidebar starts at the interval it was given
+            t = datetime.now(UTC) - timedelta(minutes=1)
+            store = EmbeddedStore(db)
+            store.write([Event(id=f"late{i}", timestamp=t + timedelta(seconds=i), source="distribution",
+                               component="registry", action=Action.DELETE.value, tally=Tally.DELETE.value,
+                               outcome=Outcome.SUCCESS.value, repository="late/app", user="latecomer",
+                               raw=f"DELETE /v2/late/app/manifests/v{i}") for i in range(3)])
+            store.close()
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline:
+                text = str(b.evaluate("document.body.innerText"))
+                if "Matching deletes\n\n3" in text and "Download CSV (3 rows)" in text:
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError(f"the page did not refresh to 3 deletes: {text[-800:]!r}")
+            b.screenshot(ARTIFACTS / "audit-refreshed.png")
+        finally:
+            b.close()
+
+
 def _listening(port: int) -> set[str]:
     """The local addresses (hex, as /proc/net/tcp{,6} print them) listening on ``port``."""
     out = set()

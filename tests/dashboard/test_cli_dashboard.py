@@ -56,3 +56,15 @@ def test_a_bad_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dashboard", "--port", "70000"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "regwatch: error: --port 70000 is not a port number; use 1-65535, e.g. --port 8501"
+
+
+def test_app_settings_from_arguments_then_environment() -> None:
+    from regwatch.dashboard import Settings, app_settings
+
+    env = {"REGWATCH_DB": "/env/db", "REGWATCH_CONFIG": "/env/c.yaml", "REGWATCH_DASHBOARD_REFRESH": "30",
+           "REGWATCH_DASHBOARD_NOW": "2026-12-01T12:00:00Z"}
+    assert app_settings(["--db", "/arg/db", "--refresh", "10"], env) == Settings(
+        config_path="/env/c.yaml", db="/arg/db", now="2026-12-01T12:00:00Z", refresh=10)
+    assert app_settings([], {}) == Settings()
+    assert app_settings(["--refresh", "soon"], {}).refresh is None  # the sidebar's default then
+    assert app_settings(["-x", "--config", "/a.yaml", "stray"], {}).config_path == "/a.yaml"
