@@ -215,7 +215,7 @@ class StreamIngestor:
                 self._count(res, t)
             if item.events:
                 res = self.store.write(item.events)
-                self._count(res, None)
+                self._count(res, None, item.events)
         except StoreUnavailable:
             raise
         except (StoreError, OSError) as exc:
@@ -225,11 +225,16 @@ class StreamIngestor:
             self.quarantine.keep(item.drops)
         item.drops = []
 
-    def _count(self, res: WriteResult, table: pa.Table | None) -> None:
+    def _count(self, res: WriteResult, table: pa.Table | None, events: Sequence[Event] = ()) -> None:
         self.stats.events += res.written
         self.stats.duplicates += res.duplicates
-        if self.on_written is not None and table is not None and res.written:
-            self.on_written(table)
+        if self.on_written is None or not res.written:
+            return
+        if table is None:
+            from regwatch.stores.embedded import events_to_table
+
+            table = events_to_table(list(events))
+        self.on_written(_accepted(table, res.written))
 
     # -- what the caller commits ----------------------------------------------------------
 
@@ -259,6 +264,31 @@ class StreamIngestor:
                 self._write(item)
                 lin.out.pop(0)
                 lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+
+
+def _accepted(table: pa.Table, written: int) -> pa.Table:
+    """The rows of ``table`` that the store accepted as new, when it took ``written`` of
+    them: ``on_written`` (the live metrics) must not count a replayed row twice.
+
+    The store says how many rows were new, not which. A batch that repeats an id holds
+    it once; when that accounts for every duplicate the rows are exact. Otherwise the
+    duplicates are a replay after a restart: the previous process stored the lineage up
+    to some line and the checkpoint had not moved yet, so the stored rows are the first
+    ones, and ids sort by position in the lineage (``events.event_id``): the new rows are
+    the ``written`` highest ids."""
+    if written >= table.num_rows:
+        return table
+    import pyarrow.compute as pc
+
+    ids = table["id"]
+    if pc.count_distinct(ids).as_py() != table.num_rows:
+        first = pa.table({"id": ids, "_i": pa.array(range(table.num_rows), pa.int64())}).group_by("id").aggregate([("_i", "min")])
+        keep = first["_i_min"]
+        table = table.take(pc.take(keep, pc.sort_indices(keep)))
+        if table.num_rows == written:
+            return table
+    order = pc.sort_indices(table, sort_keys=[("id", "ascending")])
+    return table.take(order[table.num_rows - written:])
 
 
 __all__ = ["StreamIngestor"]

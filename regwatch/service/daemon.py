@@ -278,6 +278,8 @@ class Service:
                 fn()
             except StoreError as exc:
                 self.store_errors[f"job_{name}"] = self.store_errors.get(f"job_{name}", 0) + 1
+                if self.metrics is not None:
+                    self.metrics.observe_store_error("query")
                 log.warning("%s: store error: %s", name, exc)
             except Exception as exc:  # noqa: BLE001 - a job must never kill the service
                 log.warning("%s failed: %s: %s", name, type(exc).__name__, exc)
@@ -459,6 +461,8 @@ class Service:
                 with self.lock:
                     res = self.raw_store.write(self._webhook_pending)
                 self.events_written += res.written
+                if self.metrics is not None:
+                    self.metrics.observe_webhook_written(res.written, max(e.timestamp for e in self._webhook_pending), self.clock.now())
                 self._webhook_pending = []
             with self.lock:
                 for src in self.sources:
@@ -548,13 +552,15 @@ class Service:
             listening=dict(self.listening),
         )
         if self.metrics is not None:
-            stats = IngestStats()
+            from regwatch.metrics.collector import SourceTelemetry
+
+            per: dict[str, SourceTelemetry] = {}
             for src in self.sources:
-                stats.merge(src.stats)
-            self.metrics.observe_ingest(stats, sources, now)
-            set_webhooks = getattr(self.metrics, "set_webhooks", None)
-            if set_webhooks is not None:
-                set_webhooks(dict(self.webhook_counts))
+                fps = set(src.tailer.read_positions())
+                per[source_label(src.config)] = SourceTelemetry(src.stats, [r for r in sources if r.fingerprint in fps])
+            self.metrics.observe_ingest(per, now, webhook=self.receiver is not None)
+            events = getattr(self.receiver, "event_metrics", None) or {}
+            self.metrics.set_webhooks(dict(self.webhook_counts), dict(events))
         try:
             write_status(self.state_dir, st)
         except OSError as exc:
@@ -581,6 +587,11 @@ class Service:
                 self.dashboard.kill()
         for src in self.sources:
             src.tailer.close()
+
+
+def source_label(sc: SourceConfig) -> str:
+    """The ``source`` label of a ``sources:`` entry in the metrics: its globs."""
+    return ",".join(sc.paths)
 
 
 def _newest(table: Any) -> datetime | None:
