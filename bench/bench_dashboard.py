@@ -120,7 +120,44 @@ def measure(db: Path, runs: int, range_label: str) -> list[tuple[str, float, flo
     return out
 
 
-def write_docs(events: int, results: dict[str, list[tuple[str, float, float]]]) -> None:
+def calls(db: Path) -> list[tuple[str, float, float]]:
+    """(insights call, seconds, process peak RSS after it in MB) over all the data, cheapest
+    first: the peak only grows, so each figure is what that call (or one before it) needed."""
+    import resource
+    from datetime import timedelta
+
+    from regwatch import insights
+    from regwatch.stores.embedded import EmbeddedStore
+
+    store = EmbeddedStore(db)
+    try:
+        b = insights.event_bounds(store)
+        assert b is not None
+        since, until = b[0], b[1] + timedelta(microseconds=1)
+        plan = [
+            ("kpis", lambda: insights.kpis(store, since, until)),
+            ("trend", lambda: insights.trend(store, since, until)),
+            ("audit_deletes", lambda: insights.audit_deletes(store, insights.AuditFilter(since=since, until=until))),
+            ("repository_table", lambda: insights.repository_table(store, since, until)),
+            ("security", lambda: insights.security(store, since, until)),
+            ("retention_candidates (90 d)", lambda: insights.retention_candidates(store, until, 90)),
+            ("anomaly_rows", lambda: insights.anomaly_rows(store, since, until)),
+        ]
+        out = []
+        for name, fn in plan:
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            out.append((name, dt, peak))
+            print(f"  {name:<28} {dt:6.2f} s, peak RSS {peak:5.0f} MB", file=sys.stderr)
+        return out
+    finally:
+        store.close()
+
+
+def write_docs(events: int, results: dict[str, list[tuple[str, float, float]]], rss_mb: float | None,
+               per_call: list[tuple[str, float, float]]) -> None:
     doc = ROOT / "docs" / "benchmarks.md"
     text = doc.read_text(encoding="utf-8")
     lines = [
@@ -139,6 +176,14 @@ def write_docs(events: int, results: dict[str, list[tuple[str, float, float]]]) 
     for label, rows in results.items():
         for title, first, later in rows:
             lines.append(f"| {label} | {title} | {first:.2f} | {later:.2f} | {'yes' if later < TARGET_S else 'NO'} |")
+    if rss_mb is not None:
+        lines += ["", f"Peak RSS of the process that rendered every page (the store reused, not built in it): {rss_mb:.0f} MB."]
+    if per_call:
+        lines += ["", ("Where a cold first load goes: each `regwatch.insights` call once over all the data, in a fresh "
+                       "process (`bench_dashboard.py --calls`), cheapest first; the peak RSS only grows, so a row's "
+                       "figure is the most that call or one above it needed."), "",
+                  "| call | time (s) | peak RSS after it (MB) |", "|---|---|---|"]
+        lines += [f"| {name} | {dt:.2f} | {peak:.0f} |" for name, dt, peak in per_call]
     section = "\n".join(lines) + "\n"
     start = text.find("## Dashboard\n")
     if start >= 0:
@@ -149,19 +194,42 @@ def write_docs(events: int, results: dict[str, list[tuple[str, float, float]]]) 
     doc.write_text(text, encoding="utf-8")
 
 
+def _calls_in_fresh_process(db: Path) -> list[tuple[str, float, float]]:
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, __file__, "--calls", "--db", str(db)], capture_output=True, text=True,
+                          check=True)
+    sys.stderr.write(proc.stderr)
+    return [tuple(r) for r in json.loads(proc.stdout.strip().splitlines()[-1])]  # type: ignore[misc]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--db", type=Path, default=ROOT / "bench" / "out" / "dashboard-db")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--calls", action="store_true", help="only time each insights call (prints JSON)")
     a = ap.parse_args()
+    import resource
+
     t0 = time.perf_counter()
+    reused = a.db.exists()
     n = build(a.db, a.events, a.db.parent / "dashboard-logs")
     print(f"store: {n:,} events at {a.db} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    if a.calls:
+        import json
+
+        print(json.dumps(calls(a.db)))
+        return
+    per_call = _calls_in_fresh_process(a.db)
     results = {label: measure(a.db, a.runs, label) for label in ("All data", "Last 24 hours")}
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if reused else None
+    if rss_mb is not None:
+        print(f"peak RSS {rss_mb:.0f} MB", file=sys.stderr)
     if not a.no_docs:
-        write_docs(n, results)
+        write_docs(n, results, rss_mb, per_call)
     slow = [(lbl, t) for lbl, rows in results.items() for t, _, later in rows if later >= TARGET_S]
     if slow:
         print(f"over {TARGET_S:g} s after the first load: {slow}", file=sys.stderr)
