@@ -205,6 +205,13 @@ class ServiceMetrics:
         self._webhook_last: datetime | None = None
         self._lock = threading.Lock()
         self.metrics.gauge("regwatch_collector_start_time_seconds").set(started.timestamp())
+        # the pull series the failure-ratio alert divides by exist from the start at 0: a
+        # series born at its first value hides that increase from rate() and increase()
+        spec = self.catalog["regwatch_registry_requests_total"]
+        requests = self.metrics.counter(spec.name)
+        for outcome in spec.labels[1].values:
+            for reason in spec.labels[2].values:
+                requests.labels(Action.PULL.value, outcome, reason)
 
     # -- events the store accepted ----------------------------------------------------
 
