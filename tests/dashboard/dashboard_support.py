@@ -205,7 +205,9 @@ class Browser:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             targets = json.load(r)
         page = next(t for t in targets if t.get("type") == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=TIMEOUT)
+        self._stack = contextlib.ExitStack()
+        self.ws = self._stack.enter_context(
+            connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=TIMEOUT))
         self._id = 0
         self.send("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1], deviceScaleFactor=1, mobile=False)
 
@@ -251,7 +253,9 @@ class Browser:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing in any state
-            self.ws.close()
+            stack = getattr(self, "_stack", None)
+            if stack is not None:
+                stack.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
