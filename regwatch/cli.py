@@ -409,6 +409,28 @@ def cmd_storage(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    """The catalog metrics computed from the store, for node-exporter's textfile collector
+    (--textfile, written atomically) or on stdout (docs/metrics.md, "The textfile")."""
+    from prometheus_client import generate_latest
+
+    from regwatch.metrics.collector import snapshot_metrics, write_textfile
+    from regwatch.timeargs import parse_time
+
+    now = clock.now()
+    since = parse_time(args.since, now) if args.since else None
+    store, _ = open_store(args, config, create=False)
+    try:
+        registry = snapshot_metrics(store, now, since=since)
+    finally:
+        store.close()
+    if args.textfile:
+        write_textfile(registry, args.textfile)
+    else:
+        sys.stdout.write(generate_latest(registry).decode("utf-8"))
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     """Serve the Streamlit dashboard over the store that --config and --db choose (the
     process becomes Streamlit's; Ctrl-C stops it)."""
@@ -508,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--json", action="store_true", help="every sample as JSON")
     sg.add_argument("--sample-now", action="store_true", help="take one sample of the config's storage.paths first")
     sg.set_defaults(func=cmd_storage)
+
+    mt = sub.add_parser("metrics", help="the catalog metrics from the store, for node-exporter's textfile collector")
+    store_opts(mt)
+    mt.add_argument("--textfile", metavar="PATH", help="write them to PATH atomically (e.g. /var/lib/prometheus/node-exporter/regwatch.prom)")
+    mt.add_argument("--since", help="count only events since then: ISO-8601 or relative like 1d (default: every stored event)")
+    mt.set_defaults(func=cmd_metrics)
 
     db = sub.add_parser("dashboard", help="serve the operator dashboard (Streamlit) on localhost")
     db.add_argument("--db", help=f"embedded store directory (default: $REGWATCH_DB or {DEFAULT_DB})")
