@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +143,7 @@ def guidance(ctx: Ctx | None, reason: str) -> None:
     """How to fill an empty (or missing) store, and where the config is."""
     s = settings()
     st.info("No registry events to show yet. Ingest some logs or start the service, then this page fills in on its own.")
-    st.caption(reason)
+    st.caption(md_text(reason))
     db = s.db or (str(ctx.opened.state_dir) if ctx is not None else "DIR")
     cfg = s.config_path or "regwatch.example.yaml"
     st.caption("Ingest log files once:")
@@ -153,8 +154,19 @@ def guidance(ctx: Ctx | None, reason: str) -> None:
     st.code(s.config_path or "none: built-in defaults (pass --config FILE to regwatch dashboard)", language=None)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(text: str) -> str:
+    """``text`` with every markdown character backslash-escaped: for the few places that
+    render markdown (st.error, st.caption, labels) and must show a value (a path, an error
+    naming a value) literally."""
+    return _MD_SPECIAL.sub(r"\\\1", insights.strip_ansi(text))
+
+
 def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The error's text on one line, escaped for st.error (it names the bad value)."""
+    return md_text(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def run_page(title: str, body: Callable[[Ctx], None], *, needs_events: bool = True) -> None:
@@ -174,7 +186,7 @@ def run_page(title: str, body: Callable[[Ctx], None], *, needs_events: bool = Tr
             body(ctx)
         except StoreError as exc:
             if str(exc).startswith("no regwatch store"):
-                guidance(ctx, one_line(exc))
+                guidance(ctx, " ".join(str(exc).split()))
             else:
                 st.error(f"store error: {one_line(exc)}")
         except RegwatchError as exc:

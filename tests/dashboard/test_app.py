@@ -252,7 +252,18 @@ def test_bad_config_is_one_error_line(monkeypatch: pytest.MonkeyPatch, tmp_path:
         at.run()
         assert not at.exception
         assert len(at.error) == 1 and "\n" not in at.error[0].value
-        assert str(config.name) in at.error[0].value
+        shown = at.error[0].value.replace("\\", "")  # markdown escapes: the name shows literally
+        assert str(config.name) in shown
+
+
+def test_error_text_is_escaped_markdown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An error naming a hostile value (here a config path) shows it literally."""
+    bad = tmp_path / "**bold**[x](javascript:alert(1)).yaml"
+    at = app_test(monkeypatch, tmp_path / "db", config=bad)
+    at.run()
+    assert len(at.error) == 1
+    v = at.error[0].value
+    assert "**bold**" not in v and "](javascript" not in v and "\\*\\*bold\\*\\*" in v
 
 
 # -- log content is data ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from regwatch.dashboard_app.common import Ctx, fmt_int, fmt_time, run_page, table
+from regwatch.dashboard_app.common import Ctx, fmt_int, fmt_time, md_text, run_page, table
 
 
 def body(ctx: Ctx) -> None:
@@ -30,9 +30,10 @@ def body(ctx: Ctx) -> None:
         s[2].metric("Events written", fmt_int(st_.events_written))
         s[3].metric("Status updated", fmt_time(st_.updated))
         if not st_.store_ok:
-            st.error(f"store writes blocked: {st_.store_blocked_reason or 'unknown reason'} (reading is paused; nothing is lost)")
+            why = md_text(st_.store_blocked_reason or "unknown reason")
+            st.error(f"store writes blocked: {why} (reading is paused; nothing is lost)")
         for p in st_.problems:
-            st.warning("problem: " + " ".join(str(p).split()))
+            st.warning("problem: " + md_text(" ".join(str(p).split())))
     st.subheader("Sources")
     table(h.sources, key="sources", file_name="regwatch-sources.csv", empty="No followed source (no running service).")
 
@@ -41,7 +42,7 @@ def body(ctx: Ctx) -> None:
           file_name="regwatch-drops.csv", empty="No line was dropped.")
     for d in h.drops:
         if d["samples"]:
-            with st.expander(f"{d['reason']}: {d['count']:,} line(s), samples"):
+            with st.expander(f"{md_text(d['reason'])}: {d['count']:,} line(s), samples"):
                 for where, line in zip(d["where"], d["samples"]):
                     st.caption("from")
                     st.code(where, language=None)

@@ -13,6 +13,7 @@ from regwatch.dashboard_app.common import (
     fmt_int,
     fmt_ratio,
     fmt_time,
+    md_text,
     run_page,
     table,
 )
@@ -49,7 +50,7 @@ def body(ctx: Ctx) -> None:
                    "(or `regwatch storage --sample-now`).")
     for p in paths:
         used = "–" if p.used_percent is None else f"{p.used_percent:.1f}%"
-        st.metric(f"Used: {p.path}", used, help=f"{fmt_int(p.used_bytes)} of {fmt_int(p.capacity_bytes)} bytes")
+        st.metric(f"Used: {md_text(p.path)}", used, help=f"{fmt_int(p.used_bytes)} of {fmt_int(p.capacity_bytes)} bytes")
         if p.history or p.forecast:
             hist = pd.DataFrame(p.history, columns=["time", "used"]).set_index("time")
             fc = pd.DataFrame(p.forecast, columns=["time", "forecast", "lower", "upper"]).set_index("time")
