@@ -89,10 +89,17 @@ class Opened:
     """An open store and where its state lives (status file, quarantine)."""
 
     store: Any
-    state_dir: Path
-    quarantine_dir: Path
+    state_dir: Path  # where the service writes status.json
+    store_state: Path  # the store's own state directory (`regwatch ingest`'s quarantine)
     description: str  # "embedded store at DIR" / "Elasticsearch at URL"
     config_path: str | None
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """The service's quarantine when it keeps one (``service.state_dir``), else the
+        one `regwatch ingest` fills beside the store."""
+        service = self.state_dir / "quarantine"
+        return service if service.exists() or self.state_dir == self.store_state else self.store_state / "quarantine"
 
 
 def open_dashboard_store(config_path: str | None, db: str | None) -> Opened:
@@ -108,4 +115,4 @@ def open_dashboard_store(config_path: str | None, db: str | None) -> Opened:
     url = _es_url(args, config)
     status_dir = default_state_dir(config, state)  # as `regwatch status` finds it
     desc = f"Elasticsearch at {url}" if url else f"embedded store at {state}"
-    return Opened(store, status_dir, state / "quarantine", desc, config_path)
+    return Opened(store, status_dir, state, desc, config_path)

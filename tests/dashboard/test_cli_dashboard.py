@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,28 @@ def test_app_settings_from_arguments_then_environment() -> None:
     assert app_settings([], {}) == Settings()
     assert app_settings(["--refresh", "soon"], {}).refresh is None  # the sidebar's default then
     assert app_settings(["-x", "--config", "/a.yaml", "stray"], {}).config_path == "/a.yaml"
+
+
+def test_the_quarantine_is_the_services_when_it_keeps_one(tmp_path: Path) -> None:
+    from regwatch.dashboard import open_dashboard_store
+    from regwatch.stores.base import Record
+    from regwatch.stores.embedded import EmbeddedStore
+
+    db, state = tmp_path / "db", tmp_path / "state"
+    s = EmbeddedStore(db)
+    s.put_records([Record("note", "k", datetime.now(UTC), {})])
+    s.close()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"store: {{kind: embedded, path: {db}}}\nservice: {{state_dir: {state}}}\n")
+    opened = open_dashboard_store(str(cfg), None)
+    try:
+        assert opened.state_dir == state and opened.quarantine_dir == db / "quarantine"  # no service quarantine yet
+        (state / "quarantine").mkdir(parents=True)
+        assert opened.quarantine_dir == state / "quarantine"
+    finally:
+        opened.store.close()
+    plain = open_dashboard_store(None, str(db))
+    try:
+        assert plain.state_dir == db and plain.quarantine_dir == db / "quarantine"
+    finally:
+        plain.store.close()
