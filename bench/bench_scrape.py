@@ -147,8 +147,10 @@ def main() -> None:
         return
     i, b = _stats(idle), _stats(busy)
     lines = [
-        f"`python bench/bench_scrape.py --events {a.events}`: HTTP GET of the service's /metrics "
-        f"(ServiceMetrics + serve_metrics) with {a.events:,} events in the embedded store; target: under 50 ms.",
+        (
+            f"`python bench/bench_scrape.py --events {a.events}`: HTTP GET of the service's /metrics "
+            f"(ServiceMetrics + serve_metrics) with {a.events:,} events in the embedded store; target: under 50 ms."
+        ),
         "",
         f"The metrics hold {series:,} samples ({size / 1024:.0f} KiB a scrape): {len(m.repos.names)} repository labels plus",
         "`other` filled by live batches of bench_store.py's generator, 32 sources, 32 storage paths with their forecast rows.",

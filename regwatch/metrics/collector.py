@@ -157,7 +157,8 @@ def group_table(table: pa.Table) -> list[dict[str, Any]]:
         return []
     g = t.group_by(list(GROUP_FIELDS), use_threads=False).aggregate([("repeat", "sum"), ("bytes", "sum")])
     names = {"repeat_sum": "count", "bytes_sum": "bytes"}
-    return g.rename_columns([names.get(c, c) for c in g.column_names]).to_pylist()
+    rows: list[dict[str, Any]] = g.rename_columns([names.get(c, c) for c in g.column_names]).to_pylist()
+    return rows
 
 
 class _Samples(Protocol):
@@ -388,7 +389,7 @@ def serve_metrics(registry: CollectorRegistry, listen: str = "127.0.0.1:9481") -
         raise RegwatchError(f"metrics.listen {listen!r} is not host:port; use e.g. 127.0.0.1:9481")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path.split("?", 1)[0] not in ("/metrics", "/"):
                 self.send_error(404, "only /metrics is served here")
                 return
@@ -399,7 +400,7 @@ def serve_metrics(registry: CollectorRegistry, listen: str = "127.0.0.1:9481") -
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: a scrape a second
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     class Server(ThreadingHTTPServer):

@@ -322,5 +322,5 @@ def test_auth_failures_reach_alertmanager_and_pull_failures_do_not_fire(tmp_path
             _stop(procs[name])
     out = (tmp_path / "regwatch.out").read_text()
     assert "Traceback" not in out, out[-3000:]
-    for u, p in users.items():
-        assert p not in out
+    for password in users.values():
+        assert password not in out

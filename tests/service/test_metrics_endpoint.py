@@ -29,7 +29,7 @@ from regwatch.metrics.catalog import default_catalog
 ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "sample_logs" / "distribution" / "registry-text.log"
 sys.path.insert(0, str(ROOT / "tests" / "alerts"))
-from alert_tools import require_tool  # noqa: E402
+from alert_tools import require_tool
 
 
 def _free_port() -> int:
@@ -94,7 +94,7 @@ def test_the_service_endpoint_emits_the_catalog_and_lints(tmp_path: Path) -> Non
         while True:
             text = _scrape(url)
             got = _samples(text)
-            if got.get(source) == lines and got.get('regwatch_collector_lag_bytes{source="%s"}' % log_path) == 0:
+            if got.get(source) == lines and got.get(f'regwatch_collector_lag_bytes{{source="{log_path}"}}') == 0:
                 break
             assert time.monotonic() < deadline, {k: v for k, v in got.items() if "collector" in k}
             time.sleep(0.2)
@@ -107,7 +107,7 @@ def test_the_service_endpoint_emits_the_catalog_and_lints(tmp_path: Path) -> Non
     assert f"metrics: {url}" in err  # the URL is printed at start
 
     catalog = default_catalog()
-    declared = re.findall(r"^# TYPE (\S+) ", text, re.M)
+    declared = re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE)
     assert len(declared) == len(set(declared))
     # every declared metric is emitted, nothing else (a counter's _created series appear
     # once it has a child; a labelled counter without one is its HELP and TYPE only)
