@@ -304,3 +304,16 @@ def test_hostile_repository_and_user_render_inert(monkeypatch: pytest.MonkeyPatc
     for t in _texts(at):
         for bad in ("<script", "<img", "javascript:", "\x1b"):
             assert bad not in t, (bad, t)
+
+
+def test_the_repository_entry_runs_the_packaged_app(monkeypatch: pytest.MonkeyPatch, db: Path, store: Any) -> None:
+    """`streamlit run dashboards/app.py` shows the same pages as `regwatch dashboard`."""
+    from dashboard_support import ROOT, TIMEOUT
+    from streamlit.testing.v1 import AppTest
+
+    app_test(monkeypatch, db)  # the environment and fresh caches
+    at = AppTest.from_file(str(ROOT / "dashboards" / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Overview"]
+    assert metrics(at)["Pulls"] == fmt_int(summarize(store)["pulls"])
