@@ -236,3 +236,22 @@ def test_a_taken_port_is_one_clear_error() -> None:
         server.stop()
     with socket.socket() as s:  # stopped: the port is free again
         s.bind(("127.0.0.1", server.port))
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"listen": "9481"}, r"metrics.listen '9481' is not host:port"),
+        ({"listen": "127.0.0.1:99999"}, r"metrics.listen '127.0.0.1:99999' is not host:port"),
+        ({"listen": "127.0.0.1:9481", "port": 1}, r"unknown key metrics.port"),
+        ("127.0.0.1:9481", r"metrics must be a mapping"),
+    ],
+)
+def test_a_bad_metrics_section_is_one_config_error(section: Any, message: str) -> None:
+    from regwatch.config import config_from_dict
+    from regwatch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"metrics": section})
+    assert config_from_dict({"metrics": {"listen": "127.0.0.1:0"}}).metrics.listen == "127.0.0.1:0"  # type: ignore[union-attr]
+    assert config_from_dict({}).metrics is None
