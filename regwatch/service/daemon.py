@@ -219,9 +219,20 @@ class Service:
                 if newest is not None and (src.newest is None or newest > src.newest):
                     src.newest = newest
             if self.metrics is not None:
-                self.metrics.observe_written(table)
+                try:
+                    self.metrics.observe_written(table)
+                except Exception as exc:  # noqa: BLE001 - the metrics must never stop the stored data
+                    self._metrics_failed("observe_written", exc)
 
         return hook
+
+    def _metrics_failed(self, what: str, exc: Exception) -> None:
+        """A metrics update failed: said once per kind, the loop and the store go on."""
+        msg = f"metrics: {what} failed: {type(exc).__name__}: {exc}"
+        if msg not in self.problems:
+            log.warning("%s", msg)
+            if len(self.problems) < _MAX_PROBLEMS:
+                self.problems.append(msg)
 
     def _problem(self, p: Problem) -> None:
         msg = f"{p.kind}: {p.message}"
@@ -554,13 +565,16 @@ class Service:
         if self.metrics is not None:
             from regwatch.metrics.collector import SourceTelemetry
 
-            per: dict[str, SourceTelemetry] = {}
-            for src in self.sources:
-                fps = set(src.tailer.read_positions())
-                per[source_label(src.config)] = SourceTelemetry(src.stats, [r for r in sources if r.fingerprint in fps])
-            self.metrics.observe_ingest(per, now, webhook=self.receiver is not None)
-            events = getattr(self.receiver, "event_metrics", None) or {}
-            self.metrics.set_webhooks(dict(self.webhook_counts), dict(events))
+            try:
+                per: dict[str, SourceTelemetry] = {}
+                for src in self.sources:
+                    fps = set(src.tailer.read_positions())
+                    per[source_label(src.config)] = SourceTelemetry(src.stats, [r for r in sources if r.fingerprint in fps])
+                self.metrics.observe_ingest(per, now, webhook=self.receiver is not None)
+                events = getattr(self.receiver, "event_metrics", None) or {}
+                self.metrics.set_webhooks(dict(self.webhook_counts), dict(events))
+            except Exception as exc:  # noqa: BLE001 - telemetry must never stop the loop
+                self._metrics_failed("observe_ingest", exc)
         try:
             write_status(self.state_dir, st)
         except OSError as exc:
