@@ -317,9 +317,26 @@ def test_auth_failures_reach_alertmanager_and_pull_failures_do_not_fire(tmp_path
         # the counted failures are real ones, more than the 50 the 5-minute rate needs
         auth = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("regwatch_auth_failures_total ")]
         assert auth and auth[0] >= WRONG_TRIES, auth
+        final = urllib.request.urlopen(f"http://{HOST}:{metrics_port}/metrics", timeout=5).read().decode()
     finally:
         for name in ("prometheus", "registry", "regwatch", "alertmanager"):
             _stop(procs[name])
+    # the live counters of the service equal `regwatch summary` of what it stored
+    res = subprocess.run([sys.executable, "-m", "regwatch", "summary", "--db", str(tmp_path / "db"), "--json"],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    summary = json.loads(res.stdout)
+
+    def total(prefix: str, **labels: str) -> float:
+        want = [f'{k}="{v}"' for k, v in labels.items()]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in final.splitlines()
+                   if line.startswith(prefix) and all(w in line for w in want))
+
+    assert total("regwatch_auth_failures_total ") == summary["auth_failures"] >= WRONG_TRIES
+    assert total("regwatch_image_pulls_total{") == summary["pulls"] == GOOD_PULLS
+    assert total("regwatch_image_pushes_total{", outcome="success") == summary["pushes"] == 1
+    assert total("regwatch_image_pull_failures_total{") == summary["pulls_failed"] == 0
+    assert total("regwatch_registry_requests_total{", reason="challenge") == summary["challenges"] > 0
+    assert total("regwatch_pulled_bytes_total{") == summary["bytes_pulled"] > 0
     out = (tmp_path / "regwatch.out").read_text()
     assert "Traceback" not in out, out[-3000:]
     for password in users.values():
