@@ -206,10 +206,10 @@ def disk(store: Store, now: datetime) -> tuple[Any, ...]:
     (:class:`regwatch.reports.model.PathReport`: used and capacity bytes, the hourly
     history, the forecast band, and the 85% and 100% assessments with days to each).
     Empty when no storage sample was recorded. Raises StoreError."""
-    from regwatch.reports.model import _storage  # the report's own reading, not a copy of it
+    from regwatch.reports.model import storage_reports  # the report's own reading, not a copy of it
 
     notes: list[str] = []
-    return _storage(store, utc(now), notes)
+    return storage_reports(store, utc(now), notes)
 
 
 def disk_rows(paths: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -468,11 +468,11 @@ def repository_table(store: Store, since: datetime, until: datetime) -> list[dic
     pulled and pushed, the last successful pull, and the growth the daily report shows
     (bytes pushed in the 7 days before ``until`` and in the 7 days before those). Busiest
     first. Raises StoreError."""
-    from regwatch.reports.model import _growth
+    from regwatch.reports.model import repository_growth
     from regwatch.summary import summarize
 
     s = summarize(store, Query(since=since, until=until))
-    growth = {g["repository"]: g for g in _growth(store, until, until - timedelta(days=1), 10**9)}
+    growth = {g["repository"]: g for g in repository_growth(store, until, until - timedelta(days=1), 10**9)}
     last = last_seen(store, since, until, frozenset({Tally.PULL.value}), list(s["repositories"]))
     rows = []
     for repo, c in s["repositories"].items():

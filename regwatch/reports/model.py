@@ -192,7 +192,9 @@ def _path_report(path: str, frame: pd.DataFrame, as_of: datetime) -> PathReport:
     )
 
 
-def _storage(store: Store, as_of: datetime, notes: list[str]) -> tuple[PathReport, ...]:
+def storage_reports(store: Store, as_of: datetime, notes: list[str]) -> tuple[PathReport, ...]:
+    """Usage, forecast band and days to 85% and 100% of every sampled path as of ``as_of``
+    (the report's and the dashboard's disk section); problems go to ``notes``."""
     try:
         from regwatch.storage import history
     except ImportError:
@@ -231,7 +233,9 @@ def _trends(store: Store, end: datetime, tz: tzinfo, day: date) -> list[dict[str
     return out
 
 
-def _growth(store: Store, end: datetime, day_start: datetime, top: int) -> list[dict[str, Any]]:
+def repository_growth(store: Store, end: datetime, day_start: datetime, top: int) -> list[dict[str, Any]]:
+    """The ``top`` repositories by bytes pushed over the last GROWTH_DAYS before ``end``,
+    with the previous period's and the day's (from ``day_start``) for comparison."""
     since = end - timedelta(days=GROWTH_DAYS)
     week = store.aggregate(Aggregation(Query(since=since, until=end, tallies=frozenset({Tally.BLOB_UPLOAD.value, Tally.PUSH.value})), ("repository", "tally")))
     prev = store.aggregate(Aggregation(Query(since=since - timedelta(days=GROWTH_DAYS), until=since, tallies=frozenset({Tally.BLOB_UPLOAD.value})), ("repository",)))
@@ -288,7 +292,7 @@ def build_report(store: Store, day: date, tz: tzinfo | str | None, now: datetime
     totals = _counts(store, start, end)
     day_rows = store.aggregate(Aggregation(Query(since=start, until=end), ()))
     events = int(sum(int(r["count"]) for r in day_rows))
-    storage = _storage(store, as_of, notes)
+    storage = storage_reports(store, as_of, notes)
     deletes = attributed_deletes(store, Query(since=start, until=end))
     for d in deletes:
         d.pop("raw", None)  # the log line itself stays in the store; the report shows the fields
@@ -301,7 +305,7 @@ def build_report(store: Store, day: date, tz: tzinfo | str | None, now: datetime
         as_of=as_of,
         totals=totals,
         storage=storage,
-        growth=tuple(_growth(store, end, start, top)),
+        growth=tuple(repository_growth(store, end, start, top)),
         trends=tuple(_trends(store, end, z, day)),
         pull_failures=tuple(_top(store, Query(since=start, until=end, tallies=frozenset({Tally.PULL_FAILED.value})), ("repository", "status", "error_code"), top)),
         auth_failures=tuple(_top(store, Query(since=start, until=end, auth=frozenset({AuthClass.AUTH_FAILURE.value})), ("user", "client_ip"), top)),
