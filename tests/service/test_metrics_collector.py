@@ -255,3 +255,24 @@ def test_a_bad_metrics_section_is_one_config_error(section: Any, message: str) -
         config_from_dict({"metrics": section})
     assert config_from_dict({"metrics": {"listen": "127.0.0.1:0"}}).metrics.listen == "127.0.0.1:0"  # type: ignore[union-attr]
     assert config_from_dict({}).metrics is None
+
+
+def _snapshot_totals(store: Any) -> dict[str, float]:
+    from regwatch.metrics.collector import snapshot_metrics
+
+    reg = snapshot_metrics(store, datetime.now(UTC))
+    return {key: _value(reg, name, **labels) for key, (name, labels) in SUMMARY_TO_METRIC.items()}
+
+
+def test_the_textfile_snapshot_equals_the_summary(sample_store: Any) -> None:
+    summary = summarize(sample_store)
+    assert _snapshot_totals(sample_store) == {k: summary[k] for k in SUMMARY_TO_METRIC}
+
+
+@pytest.mark.es
+def test_the_textfile_snapshot_equals_the_summary_on_elasticsearch(sample_store: Any, es_store: Any) -> None:
+    """The snapshot asks the store for its grouping: the same over a real Elasticsearch node."""
+    es_store.write(sample_store.search(Query()))
+    summary = summarize(es_store)
+    assert summary["pulls"] > 0
+    assert _snapshot_totals(es_store) == {k: summary[k] for k in SUMMARY_TO_METRIC}
