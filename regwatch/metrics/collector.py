@@ -435,7 +435,7 @@ def snapshot_metrics(store: Store, now: datetime, *, since: datetime | None = No
     catalog = catalog if catalog is not None else default_catalog()
     registry = CollectorRegistry()
     metrics = build_metrics(registry, catalog)
-    rows = store.aggregate(Aggregation(Query(since=since, until=now), GROUP_FIELDS))
+    rows = store.aggregate(Aggregation(Query(since=since), GROUP_FIELDS))
     repos = RepositoryLabels(catalog.repository_top_n, _top_repositories(store))
     actions = frozenset(catalog["regwatch_registry_requests_total"].labels[0].values)
     apply_groups(metrics, repos, rows, actions)
