@@ -83,6 +83,7 @@ def test_promtool_check_metrics_on_catalog_exposition(promtool: str) -> None:
     m.counter("regwatch_pushed_bytes_total").labels("team-a/app").inc(341_560)
     m.gauge("regwatch_storage_used_bytes").labels("/var/lib/registry").set(8.6e11)
     m.gauge("regwatch_storage_capacity_bytes").labels("/var/lib/registry").set(1e12)
+    m.counter("regwatch_storage_sample_errors_total").labels("/srv/gone", "vanished").inc()
     for bound, value in (("eta", 5 * 86400), ("lower", 3 * 86400), ("upper", float("inf"))):
         m.gauge("regwatch_storage_time_to_threshold_seconds").labels(
             "/var/lib/registry", "100", bound
