@@ -49,6 +49,7 @@ Z_MIN = 3.5
 #: deletes and failed logins must also exceed the actor's own highest earlier hour this many times
 OWN_FACTOR = 2.0
 DEFAULT_LOOKBACK = timedelta(days=7)
+DEFAULT_WINDOW = timedelta(days=7)  # what `regwatch audit anomalies` scores without --since
 _MIN_ROWS = 8  # fewer rows than this: nothing to compare against, no flags
 _OWN_BASELINE = ("deletes", "failed_logins", "new_repositories")
 _DELETES = frozenset({Tally.DELETE.value, Tally.DELETE_FAILED.value})
@@ -357,11 +358,53 @@ def anomalies(
     return [a for a in ranked if a.flagged and a.score > threshold][: max(limit, 0)]
 
 
+COLUMNS: tuple[str, ...] = ("kind", "actor", "hour", "score", "reasons", "related", *FEATURES)
+
+
+def render(rows: Sequence[Anomaly], fmt: str) -> str:
+    """Flags as ``table``, ``json`` (a list of :meth:`Anomaly.to_dict`) or ``csv``.
+
+    Actor names come from logs: text goes through :func:`regwatch.insights.inert`
+    (secrets redacted, escape sequences removed) before it reaches a terminal or a file."""
+    import csv
+    import io
+    import json
+
+    from regwatch.insights import inert
+
+    if fmt not in ("table", "json", "csv"):
+        raise ConfigError(f"unknown output format {fmt!r}; use --format table, json or csv")
+    dicts = []
+    for a in rows:
+        d = a.to_dict()
+        d["actor"] = inert(d["actor"])
+        d["related"] = [inert(r) for r in d["related"]]
+        dicts.append(d)
+    if fmt == "json":
+        return json.dumps(dicts, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+        w.writeheader()
+        for d in dicts:
+            w.writerow({**{k: d[k] for k in ("kind", "actor", "hour", "score")},
+                        "reasons": "; ".join(d["reasons"]), "related": " ".join(d["related"]),
+                        **{f: f"{d['features'][f]:g}" for f in FEATURES}})
+        return buf.getvalue().rstrip("\n")
+    cols = ("kind", "actor", "hour", "score", "reasons")
+    cells = [[d["kind"], d["actor"], d["hour"], f"{d['score']:.3f}", "; ".join(d["reasons"])] for d in dicts]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    lines.append(f"{len(rows)} unusual hour(s) above the threshold")
+    return "\n".join(lines)
+
+
 def default_window(now: datetime, days: int = 7) -> tuple[datetime, datetime]:
     return now - timedelta(days=days), now
 
 
 __all__ = [
     "DEFAULT_THRESHOLD", "FEATURES", "Z_MIN", "Anomaly", "Touch", "WorkHours", "anomalies", "find",
-    "hourly_features", "rank", "score_rows", "touches_from_events", "touches_from_store",
+    "hourly_features", "rank", "render", "score_rows", "touches_from_events", "touches_from_store",
 ]

@@ -187,6 +187,30 @@ def cmd_audit_deletes(args: argparse.Namespace, config: Config, clock: Clock) ->
     return 0
 
 
+def cmd_audit_anomalies(args: argparse.Namespace, config: Config, clock: Clock) -> int:
+    from regwatch import anomaly
+    from regwatch.timeargs import parse_duration, parse_time
+
+    if args.format not in ("table", "json", "csv"):
+        raise ConfigError(f"unknown output format {args.format!r}; use --format table, json or csv")
+    now = clock.now()
+    since = parse_time(args.since, now) if args.since else now - anomaly.DEFAULT_WINDOW
+    until = parse_time(args.until, now) if args.until else now
+    if since >= until:
+        raise ConfigError(f"--since {args.since or '7d'} is not before --until {args.until or 'now'}; give an earlier --since")
+    hours = anomaly.WorkHours.parse(args.work_hours, args.timezone)
+    store, _ = open_store(args, config, create=False)
+    try:
+        flags = anomaly.anomalies(
+            store, since=since, until=until, threshold=args.threshold, limit=args.limit,
+            work_hours=hours, lookback=parse_duration(args.lookback),
+        )
+    finally:
+        store.close()
+    print(anomaly.render(flags, args.format))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace, config: Config, clock: Clock) -> int:
     store, _ = open_store(args, config)
     try:
@@ -485,6 +509,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--user", help="only deletes by this user")
     d.add_argument("--format", default="table", help="table (default), json or csv")
     d.set_defaults(func=cmd_audit_deletes)
+    an = asub.add_parser("anomalies", help="unusual hours per user and client IP, each with the features that set it apart")
+    store_opts(an)
+    an.add_argument("--since", help="start (inclusive): ISO-8601 or relative like 7d (default: 7d)")
+    an.add_argument("--until", help="end (exclusive): ISO-8601 or relative (default: now)")
+    an.add_argument("--threshold", type=float, default=0.6, help="forest score a flag needs (default 0.6; see docs/anomalies.md)")
+    an.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    an.add_argument("--work-hours", default="07-20", metavar="START-END", help="working hours (default 07-20, Monday to Friday)")
+    an.add_argument("--timezone", default="UTC", help="time zone of the working hours (default UTC)")
+    an.add_argument("--lookback", default="7d", help="history before --since that says what each actor did before (default 7d)")
+    an.add_argument("--format", default="table", help="table (default), json or csv")
+    an.set_defaults(func=cmd_audit_anomalies)
 
     c = sub.add_parser("check", help="validate the config and check the store")
     store_opts(c)
