@@ -239,12 +239,27 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
         base = max(1.4826 * float(np.median(np.abs(col - med))), 1.0)
         nz = np.sort(col[col > 0])
         zj = (col - med) / base
-        for i in np.nonzero(zj >= Z_MIN)[0]:
-            others = np.delete(nz, np.searchsorted(nz, col[i]))
-            floor = float(np.median(others)) if others.size else 1.0
-            zj[i] = (col[i] - med) / max(base, floor)
+        idx = np.nonzero(zj >= Z_MIN)[0]
+        if idx.size:
+            zj[idx] = (col[idx] - med) / np.maximum(base, _median_without(nz, col[idx]))
         z[:, j] = zj
     return z
+
+
+def _median_without(nz: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each v of ``values``: the median of sorted ``nz`` with one copy of v taken
+    out (1 when nothing is left), without copying ``nz`` per value."""
+    m = nz.size - 1
+    if m <= 0:
+        return np.ones_like(values)
+    pos = np.searchsorted(nz, values)  # where the removed copy sits
+
+    def at(k: int) -> np.ndarray:  # element k of nz with the copy at pos removed
+        return np.where(k < pos, nz[min(k, nz.size - 1)], nz[min(k + 1, nz.size - 1)])
+
+    if m % 2:
+        return at(m // 2)
+    return (at(m // 2 - 1) + at(m // 2)) / 2.0
 
 
 def score_rows(

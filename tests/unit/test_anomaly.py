@@ -249,3 +249,14 @@ def test_too_little_to_compare_flags_nothing() -> None:
     assert rank([]) == []
     events, _ = planted(1)
     assert rank(events[:3]) == []
+
+
+def test_the_scale_floor_leaves_the_row_itself_out() -> None:
+    import numpy as np
+
+    from regwatch.anomaly import _median_without
+
+    nz = np.array([1.0, 1.0, 2.0, 40.0])
+    # without the 40 the others' median is 1; without a 1 it is 2; a lone value leaves 1
+    assert list(_median_without(nz, np.array([40.0, 1.0, 2.0]))) == [1.0, 2.0, 1.0]
+    assert list(_median_without(np.array([40.0]), np.array([40.0]))) == [1.0]
