@@ -29,7 +29,7 @@ each actor has done before. docs/anomalies.md has the rule and its limits.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
@@ -54,6 +54,7 @@ _MIN_ROWS = 8  # fewer rows than this: nothing to compare against, no flags
 _OWN_BASELINE = ("deletes", "failed_logins", "new_repositories")
 _DELETES = frozenset({Tally.DELETE.value, Tally.DELETE_FAILED.value})
 _HOUR = timedelta(hours=1)
+_AUTH_FAILURE = AuthClass.AUTH_FAILURE.value
 
 
 @dataclass(frozen=True)
@@ -149,20 +150,23 @@ def touches_from_events(events: Iterable[Event]) -> list[Touch]:
     ]
 
 
-def touches_from_store(store: Store, since: datetime, until: datetime) -> list[Touch]:
-    """One grouped count per hour between ``since`` and ``until``: the store sums and
-    groups, so only the distinct (user, IP, repository, tally, auth) of each hour cross
-    over, never the events. Raises StoreError."""
-    out: list[Touch] = []
+def hours_from_store(store: Store, since: datetime, until: datetime) -> Iterator[tuple[datetime, list[Touch]]]:
+    """Each hour between ``since`` and ``until`` with its grouped counts, oldest first:
+    the store sums and groups, so only the distinct (user, IP, repository, tally, auth)
+    of one hour at a time cross over, never the events. Raises StoreError."""
     hour = _floor_hour(since)
     group = ("user", "client_ip", "repository", "tally", "auth")
     while hour < until:
         lo, hi = max(hour, since), min(hour + _HOUR, until)
-        for r in store.aggregate(Aggregation(Query(since=lo, until=hi), group)):
-            out.append(Touch(hour, r["user"] or None, r["client_ip"] or None, r["repository"] or None,
-                             r["tally"], r["auth"], int(r["count"])))
+        rows = store.aggregate(Aggregation(Query(since=lo, until=hi), group))
+        yield hour, [Touch(hour, r["user"] or None, r["client_ip"] or None, r["repository"] or None,
+                           r["tally"], r["auth"], int(r["count"])) for r in rows]
         hour += _HOUR
-    return out
+
+
+def touches_from_store(store: Store, since: datetime, until: datetime) -> list[Touch]:
+    """All of :func:`hours_from_store` in one list. Raises StoreError."""
+    return [t for _, ts in hours_from_store(store, since, until) for t in ts]
 
 
 @dataclass
@@ -186,28 +190,39 @@ def hourly_features(
 ) -> dict[tuple[str, str, datetime], _Row]:
     """Per (kind, actor, hour) feature rows of the hours at or after ``since``; the
     earlier touches only say what each actor did before."""
-    past: dict[tuple[str, str], _Past] = {}
-    rows: dict[tuple[str, str, datetime], _Row] = {}
     by_hour: dict[datetime, list[Touch]] = defaultdict(list)
     for t in touches:
         by_hour[t.hour].append(t)
-    for hour in sorted(by_hour):
+    return features_by_hour(((h, by_hour[h]) for h in sorted(by_hour)), since=since, work_hours=work_hours)
+
+
+def features_by_hour(
+    hours: Iterable[tuple[datetime, Sequence[Touch]]], *, since: datetime, work_hours: WorkHours = WorkHours()
+) -> dict[tuple[str, str, datetime], _Row]:
+    """:func:`hourly_features` over hours given oldest first, one at a time (what the
+    store path streams: only one hour's touches are held)."""
+    past: dict[tuple[str, str], _Past] = {}
+    rows: dict[tuple[str, str, datetime], _Row] = {}
+    for hour, touches in hours:
         off = work_hours.off(hour)
         current: dict[tuple[str, str], _Row] = defaultdict(_Row)
-        for t in by_hour[hour]:
-            for kind, actor, other in (("user", t.user, t.client_ip), ("client_ip", t.client_ip, t.user)):
-                if not actor:
+        for t in touches:
+            n, repo = t.count, t.repository
+            deletes = n if t.tally in _DELETES else 0
+            failed = n if t.auth == _AUTH_FAILURE else 0
+            for key, other in ((("user", t.user), t.client_ip), (("client_ip", t.client_ip), t.user)):
+                if not key[1]:
                     continue
-                row = current[(kind, actor)]
-                row.requests += t.count
+                row = current[key]
+                row.requests += n
                 if other:
                     row.related.add(other)
-                if t.tally in _DELETES:
-                    row.feats["deletes"] += t.count
-                if t.auth == AuthClass.AUTH_FAILURE.value:
-                    row.feats["failed_logins"] += t.count
-                if t.repository:
-                    row.repos.add(t.repository)
+                if deletes:
+                    row.feats["deletes"] += deletes
+                if failed:
+                    row.feats["failed_logins"] += failed
+                if repo:
+                    row.repos.add(repo)
         for key, row in current.items():
             p = past.get(key)
             if p is not None:
@@ -221,6 +236,7 @@ def hourly_features(
             if p is None:
                 p = past[key] = _Past()
             p.repos |= row.repos
+            row.repos = set()  # only needed for this hour's count: the rows of a week stay small
             p.off_hours = p.off_hours or off
             for f in _OWN_BASELINE:
                 p.max[f] = max(p.max[f], row.feats[f])
@@ -368,8 +384,8 @@ def anomalies(
 
     Reads hourly grouped counts, not events (see :func:`touches_from_store`). Raises
     StoreError."""
-    touches = touches_from_store(store, since - lookback, until)
-    ranked = score_rows(hourly_features(touches, since=_floor_hour(since), work_hours=work_hours), seed=seed)
+    hours = hours_from_store(store, since - lookback, until)
+    ranked = score_rows(features_by_hour(hours, since=_floor_hour(since), work_hours=work_hours), seed=seed)
     return [a for a in ranked if a.flagged and a.score > threshold][: max(limit, 0)]
 
 
@@ -420,6 +436,6 @@ def default_window(now: datetime, days: int = 7) -> tuple[datetime, datetime]:
 
 
 __all__ = [
-    "DEFAULT_THRESHOLD", "FEATURES", "Z_MIN", "Anomaly", "Touch", "WorkHours", "anomalies", "find",
-    "hourly_features", "rank", "render", "score_rows", "touches_from_events", "touches_from_store",
+    "DEFAULT_THRESHOLD", "FEATURES", "Z_MIN", "Anomaly", "Touch", "WorkHours", "anomalies", "features_by_hour",
+    "find", "hourly_features", "hours_from_store", "rank", "render", "score_rows", "touches_from_events", "touches_from_store",
 ]
