@@ -234,7 +234,7 @@ class StreamIngestor:
             from regwatch.stores.embedded import events_to_table
 
             table = events_to_table(list(events))
-        self.on_written(_accepted(table, res.written))
+        self.on_written(_accepted(table, res.written, res.accepted))
 
     # -- what the caller commits ----------------------------------------------------------
 
@@ -266,11 +266,13 @@ class StreamIngestor:
                 lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
 
 
-def _accepted(table: pa.Table, written: int) -> pa.Table:
+def _accepted(table: pa.Table, written: int, accepted: Sequence[str] | None = None) -> pa.Table:
     """The rows of ``table`` that the store accepted as new, when it took ``written`` of
     them: ``on_written`` (the live metrics) must not count a replayed row twice.
 
-    The store says how many rows were new, not which. A batch that repeats an id holds
+    Both shipped stores say which ids they stored (``WriteResult.accepted``): those rows,
+    each id once. A store that gives only the count falls back to the rule below.
+    The count alone does not say which rows were new. A batch that repeats an id holds
     it once; when that accounts for every duplicate the rows are exact. Otherwise the
     duplicates are a replay after a restart: the previous process stored the lineage up
     to some line and the checkpoint had not moved yet, so the stored rows are the first
@@ -279,6 +281,14 @@ def _accepted(table: pa.Table, written: int) -> pa.Table:
     if written >= table.num_rows:
         return table
     import pyarrow.compute as pc
+
+    if accepted is not None:
+        rows = table.filter(pc.is_in(table["id"], value_set=pa.array(list(accepted), pa.string())))
+        if rows.num_rows == len(accepted):
+            return rows
+        first = pa.table({"id": rows["id"], "_i": pa.array(range(rows.num_rows), pa.int64())}).group_by("id").aggregate([("_i", "min")])
+        keep = first["_i_min"]
+        return rows.take(pc.take(keep, pc.sort_indices(keep)))
 
     ids = table["id"]
     if pc.count_distinct(ids).as_py() != table.num_rows:

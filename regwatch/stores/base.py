@@ -79,6 +79,9 @@ class WriteResult:
     written: int = 0
     duplicates: int = 0
     rejected: tuple[tuple[Event, str], ...] = ()
+    #: the ids stored as new by this write (each once), when the store says which;
+    #: ``None``: only the count is known
+    accepted: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

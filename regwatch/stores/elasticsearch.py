@@ -859,6 +859,7 @@ class ElasticsearchStore:
         self._ensure_setup()
         written = duplicates = 0
         rejected: list[tuple[Event, str]] = []
+        accepted: list[str] = []
         pending: list[int] = list(range(len(events)))
         attempt = 0
         while pending:
@@ -870,6 +871,7 @@ class ElasticsearchStore:
                     status = info.get("status", 500)
                     if ok:
                         written += 1
+                        accepted.append(events[pos].id)  # _id may be a digest of it (_doc_id)
                     elif status == 409:
                         duplicates += 1
                     elif status in _RETRY or (status == 500 and attempt < self.max_retries):
@@ -908,7 +910,7 @@ class ElasticsearchStore:
             log.warning("retrying %d events in %.1fs after %s", len(retry), delay, retry[0][1])
             self._sleep(delay)
             pending = [pos for pos, _, _ in retry]
-        return WriteResult(written=written, duplicates=duplicates, rejected=tuple(rejected))
+        return WriteResult(written=written, duplicates=duplicates, rejected=tuple(rejected), accepted=tuple(accepted))
 
     def refresh(self) -> None:
         """Make every write so far visible to search (tests; normally not needed)."""

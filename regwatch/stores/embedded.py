@@ -425,7 +425,8 @@ class EmbeddedStore:
                 self._save_manifest(doc)
                 if not self._defer_compaction:
                     self._maybe_compact(doc)
-        return WriteResult(written=written, duplicates=table.num_rows - written)
+        accepted = tuple(fresh["id"].to_pylist()) if written else ()
+        return WriteResult(written=written, duplicates=table.num_rows - written, accepted=accepted)
 
     def _write_one_by_one(self, events: Sequence[Event], exc: Exception) -> WriteResult:
         rejected: list[tuple[Event, str]] = []
@@ -437,7 +438,7 @@ class EmbeddedStore:
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
                 rejected.append((e, f"{type(err).__name__}: {err}"))
         res = self.write(good) if good else WriteResult()
-        return WriteResult(res.written, res.duplicates, tuple(rejected))
+        return WriteResult(res.written, res.duplicates, tuple(rejected), res.accepted)
 
     def _append(self, doc: dict[str, Any], fresh: pa.Table, set_: str = "events") -> None:
         """Write ``fresh`` split by partition: a day for the events, a month for the small

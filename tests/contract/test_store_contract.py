@@ -174,6 +174,17 @@ def test_duplicate_ids_within_one_batch(store: Any) -> None:
     assert store.search(Query()) == [e]
 
 
+def test_write_says_which_ids_it_stored(store: Any) -> None:
+    """``accepted`` names exactly the new ids, each once (the live metrics count them)."""
+    old = [ev(0, action="pull"), ev(1, action="pull")]
+    assert sorted(store.write(old).accepted or ()) == sorted(e.id for e in old)
+    new = [ev(2, action="push"), ev(3, action="push")]
+    res = store.write([old[1], new[0], new[0], new[1], old[0]])
+    assert (res.written, res.duplicates) == (2, 3)
+    assert res.accepted is not None and sorted(res.accepted) == sorted(e.id for e in new)
+    assert store.write(old).accepted == ()
+
+
 def test_none_fields_round_trip(store: Any) -> None:
     bare = Event(id="bare", timestamp=T0, source="custom", component="x")
     zeroes = ev(1, status=0, bytes=0, duration_ms=0.0, user="", repository="", raw="",
