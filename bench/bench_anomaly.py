@@ -53,7 +53,8 @@ def generate_day(day: datetime, per_week: int, rng: random.Random, first_id: int
 
     for h in range(24):
         hour = day + timedelta(hours=h)
-        at = lambda: hour + timedelta(seconds=rng.randrange(3600))  # noqa: E731
+        def at(hour: datetime = hour) -> datetime:
+            return hour + timedelta(seconds=rng.randrange(3600))
         workday = hour.weekday() < 5
         if workday and 8 <= h < 18:
             for d in range(devs):
@@ -118,7 +119,7 @@ def measure(db: Path, runs: int) -> dict:
         read_s = time.perf_counter() - t0
         rows = anomaly.hourly_features(touches, since=since)
         window = sum(1 for t in touches if t.hour >= since)
-        events = sum(t.count for t in touches if t.hour >= since)
+        events = sum(t.records for t in touches if t.hour >= since)
     finally:
         store.close()
     return {

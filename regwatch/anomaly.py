@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,15 +134,15 @@ class Touch(NamedTuple):
     repository: str | None
     tally: str
     auth: str
-    count: int
+    records: int  # the records it stands for (the sum of ``repeat``)
 
 
 def _floor_hour(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def touches_from_events(events: Iterable[Event]) -> list[Touch]:
-    """Events as :class:`Touch` rows (one per event; ``count`` is its ``repeat``)."""
+    """Events as :class:`Touch` rows (one per event; ``records`` is its ``repeat``)."""
     return [
         Touch(_floor_hour(e.timestamp), e.user or None, e.client_ip or None, e.repository or None,
               e.tally, e.auth, int(e.repeat or 1))
@@ -207,13 +207,13 @@ def features_by_hour(
         off = work_hours.off(hour)
         current: dict[tuple[str, str], _Row] = defaultdict(_Row)
         for t in touches:
-            n, repo = t.count, t.repository
+            n, repo = t.records, t.repository
             deletes = n if t.tally in _DELETES else 0
             failed = n if t.auth == _AUTH_FAILURE else 0
-            for key, other in ((("user", t.user), t.client_ip), (("client_ip", t.client_ip), t.user)):
-                if not key[1]:
+            for kind, actor, other in (("user", t.user, t.client_ip), ("client_ip", t.client_ip, t.user)):
+                if not actor:
                     continue
-                row = current[key]
+                row = current[(kind, actor)]
                 row.requests += n
                 if other:
                     row.related.add(other)
@@ -271,11 +271,11 @@ def _median_without(nz: np.ndarray, values: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(nz, values)  # where the removed copy sits
 
     def at(k: int) -> np.ndarray:  # element k of nz with the copy at pos removed
-        return np.where(k < pos, nz[min(k, nz.size - 1)], nz[min(k + 1, nz.size - 1)])
+        return np.asarray(np.where(k < pos, nz[min(k, nz.size - 1)], nz[min(k + 1, nz.size - 1)]), dtype=float)
 
     if m % 2:
         return at(m // 2)
-    return (at(m // 2 - 1) + at(m // 2)) / 2.0
+    return np.asarray((at(m // 2 - 1) + at(m // 2)) / 2.0, dtype=float)
 
 
 def score_rows(

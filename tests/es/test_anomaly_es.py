@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_anomaly import END, SCORED, _is, planted  # noqa: E402
+from test_anomaly import END, SCORED, _is, planted
 
-from regwatch.anomaly import anomalies, find, touches_from_events, touches_from_store  # noqa: E402
+from regwatch.anomaly import anomalies, find, touches_from_events, touches_from_store
 
 pytestmark = pytest.mark.es
 
@@ -34,7 +34,7 @@ def test_elasticsearch_flags_the_planted_hours_like_the_event_path(es_store: Any
     want: Counter[tuple] = Counter()
     for t in touches_from_events(events):
         if t.hour == hour:
-            want[t[:6]] += t.count
-    got = Counter({t[:6]: t.count for t in touches_from_store(es_store, hour, hour + timedelta(hours=1))})
+            want[t[:6]] += t.records
+    got = Counter({t[:6]: t.records for t in touches_from_store(es_store, hour, hour + timedelta(hours=1))})
     assert got == want
     assert any(k[1] is None and k[3] is None for k in got)

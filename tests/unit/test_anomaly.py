@@ -120,7 +120,7 @@ def _planted(seed: int) -> tuple[tuple[Event, ...], tuple[Planted, ...]]:
     events = quiet(seed)
     rng = random.Random(1000 + seed)
     g = _Gen(rng, events)
-    day = lambda: SCORED + timedelta(days=rng.randrange(5))  # noqa: E731 - a weekday of the scored week
+    day = lambda: SCORED + timedelta(days=rng.randrange(5))
     out = []
     # a developer deletes 40 manifests at 03:00
     h = day().replace(hour=3)
@@ -134,7 +134,7 @@ def _planted(seed: int) -> tuple[tuple[Event, ...], tuple[Planted, ...]]:
     out.append(Planted("client_ip", "198.51.100.23", h, "failed_logins"))
     # a developer touches 30 repositories new to them in one morning hour
     h = day().replace(hour=11)
-    for repo in rng.sample([r for r in REPOS if r.startswith("team11/") or r.startswith("team10/")], 20) + \
+    for repo in rng.sample([r for r in REPOS if r.startswith(("team11/", "team10/"))], 20) + \
             rng.sample([r for r in REPOS if r.startswith("team9/")], 10):
         g.pull(h, "dev21", "10.1.0.22", repo)
     out.append(Planted("user", "dev21", h, "new_repositories"))

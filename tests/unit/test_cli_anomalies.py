@@ -128,5 +128,5 @@ def test_bad_arguments_are_one_line_naming_the_fix(capsys: pytest.CaptureFixture
 
 
 def test_a_missing_store_is_an_error_not_an_empty_answer(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    rc, out, err = run(capsys, "audit", "anomalies", "--db", str(tmp_path / "nope"))
+    rc, _, err = run(capsys, "audit", "anomalies", "--db", str(tmp_path / "nope"))
     assert rc != 0 and "no regwatch store" in err
