@@ -260,3 +260,29 @@ def test_the_scale_floor_leaves_the_row_itself_out() -> None:
     # without the 40 the others' median is 1; without a 1 it is 2; a lone value leaves 1
     assert list(_median_without(nz, np.array([40.0, 1.0, 2.0]))) == [1.0, 2.0, 1.0]
     assert list(_median_without(np.array([40.0]), np.array([40.0]))) == [1.0]
+
+
+def test_failed_logins_on_any_request_count() -> None:
+    # a pull or push with a rejected password is a failed login too, not only GET /v2/
+    events, _ = planted(2)
+    g = _Gen(random.Random(0), events)
+    h = SCORED + timedelta(days=3, hours=10)
+    for i in range(60):
+        g.ev(g.at(h), "dev11", "10.1.0.12", "team3/app3", Action.PUSH if i % 2 else Action.PULL,
+             tally=Tally.PUSH_FAILED if i % 2 else Tally.PULL_FAILED, auth=AuthClass.AUTH_FAILURE, status=401)
+    row = next(a for a in rank(events, since=SCORED) if (a.kind, a.actor, a.hour) == ("user", "dev11", h))
+    assert row.features["failed_logins"] == 60
+    assert row.flagged and row.reasons[0].startswith("failed_logins=")
+
+
+def test_render_keeps_log_text_inert() -> None:
+    from regwatch.anomaly import render
+
+    a = Anomaly("user", "ev\x1b[31mil\x07", SCORED, 0.91, {"deletes": 40.0, "failed_logins": 0.0,
+                "new_repositories": 0.0, "off_hours": 0.0}, ("deletes=40 (typical 0, robust z 40.0)",),
+                ("10.0.0.1",))
+    for fmt in ("table", "json", "csv"):
+        out = render([a], fmt)
+        assert "\x1b" not in out and "\x07" not in out and "evil" in out and "deletes=40" in out
+    with pytest.raises(ConfigError, match="table, json or csv"):
+        render([a], "xml")
