@@ -202,7 +202,8 @@ def cmd_audit_anomalies(args: argparse.Namespace, config: Config, clock: Clock) 
     store, _ = open_store(args, config, create=False)
     try:
         flags = anomaly.anomalies(
-            store, since=since, until=until, threshold=args.threshold, limit=args.limit,
+            store, since=since, until=until, limit=args.limit,
+            threshold=anomaly.DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
             work_hours=hours, lookback=parse_duration(args.lookback),
         )
     finally:
@@ -513,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_opts(an)
     an.add_argument("--since", help="start (inclusive): ISO-8601 or relative like 7d (default: 7d)")
     an.add_argument("--until", help="end (exclusive): ISO-8601 or relative (default: now)")
-    an.add_argument("--threshold", type=float, default=0.6, help="forest score a flag needs (default 0.6; see docs/anomalies.md)")
+    an.add_argument("--threshold", type=float, default=None, help="forest score a flag needs (default 0.6; see docs/anomalies.md)")
     an.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
     an.add_argument("--work-hours", default="07-20", metavar="START-END", help="working hours (default 07-20, Monday to Friday)")
     an.add_argument("--timezone", default="UTC", help="time zone of the working hours (default UTC)")
