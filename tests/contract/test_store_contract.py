@@ -140,7 +140,7 @@ def test_empty_store_answers_empty(store: Any) -> None:
 def test_write_then_search_returns_the_same_events(store: Any) -> None:
     events = sample_events()
     res = store.write(events)
-    assert res == WriteResult(written=len(events), duplicates=0, rejected=())
+    assert res == WriteResult(written=len(events), duplicates=0, rejected=(), accepted=tuple(e.id for e in events))
     got = store.search(Query())
     assert got == sorted(events, key=key)
     for e in got:
