@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from regwatch.events import Action, Outcome
-from regwatch.stores.base import Query, Store
+from regwatch.stores.base import Aggregation, Query, Store
 
 #: a blob upload belongs to the next manifest push of the same repository within this span
 UPLOAD_TO_PUSH = timedelta(hours=1)
@@ -99,11 +99,16 @@ def retention_recommendation(store: Store, now: datetime, unused_days: int = 90)
     }
     pulled: set[tuple[str | None, str | None]] = set()
     pulled_repos: set[str | None] = set()
-    for e in store.search(Query(since=cutoff, until=now, actions=frozenset({Action.PULL.value}), outcome=ok)):
-        pulled_repos.add(e.repository)
-        pulled.add((e.repository, e.reference))
-        if e.digest:
-            pulled.add((e.repository, e.digest))
+    # the pulls since the cutoff are the bulk of a busy store: grouped in the store, not
+    # read as events (bench_dashboard --calls at 1M events: 0.59 s and 389 MB peak RSS,
+    # was 3.21 s and 1046 MB)
+    for r in store.aggregate(
+        Aggregation(Query(since=cutoff, until=now, actions=frozenset({Action.PULL.value}), outcome=ok), ("repository", "reference", "digest"))
+    ):
+        pulled_repos.add(r["repository"])
+        pulled.add((r["repository"], r["reference"]))
+        if r["digest"]:
+            pulled.add((r["repository"], r["digest"]))
 
     # pushes per repository, in time order, to attribute uploads to the next push
     by_repo: dict[str, list[Any]] = {}

@@ -31,6 +31,8 @@ GROUPABLE = frozenset(
         "status",
         "error_code",
         "method",
+        "reference",
+        "digest",
     }
 )
 

@@ -215,6 +215,8 @@ _GROUP_FIELDS = {
     "tally": "regwatch.tally",
     "auth": "regwatch.auth",
     "repository": "regwatch.repository",
+    "reference": "regwatch.reference",
+    "digest": "regwatch.digest",
     "user": "user.name",
     "client_ip": "source.address",
     "status": "http.response.status_code",
