@@ -96,6 +96,57 @@ def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObj
     assert got[0] == want[0], path.name
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_quiet_gaps_between_reads_count_like_one_read(data: st.DataObject) -> None:
+    """A lineage quiet for ``idle_after`` is settled (its records written); when it goes
+    on, the held lines are read again, so a request whose access line came after the
+    settle, or a pull whose DELETE came after it, is counted as in one read. Gaps stay
+    under LOOKUP_WINDOW (a live registry writes a GET and its DELETE within it)."""
+    path = data.draw(st.sampled_from(LOGS), label="log")
+    raw = path.read_bytes()
+    fp = file_info(str(path)).fingerprint
+    ends = [i + 1 for i, b in enumerate(raw) if b == 0x0A]
+    if not raw.endswith(b"\n"):
+        ends.append(len(raw))
+    rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
+    k = data.draw(st.integers(min_value=1, max_value=min(40, len(ends))), label="reads")
+    cuts = sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+    gaps = data.draw(st.lists(st.sampled_from([0.0, 1.5, 4.0, 9.0]), min_size=len(cuts), max_size=len(cuts)), label="gaps")
+    restarts = data.draw(st.sets(st.integers(min_value=0, max_value=len(cuts) - 1), max_size=2), label="restarts")
+    d = Path(tempfile.mkdtemp(prefix="regwatch-split-"))
+    try:
+        store = EmbeddedStore(d)
+        ing = StreamIngestor(store, idle_after=1.0)
+        pos, t = 0, 0.0
+        for i, cut in enumerate(cuts):
+            if cut > pos:
+                ing.feed([Chunk(fp, str(path), pos, cut, raw[pos:cut])], now=t)
+                ing.flush(now=t)
+                pos = cut
+            if gaps[i]:
+                t += gaps[i]
+                ing.feed([], now=t)  # a poll that found nothing
+                ing.flush(now=t)
+            t += 0.01
+            if i in restarts:
+                ing.close(now=t)
+                pos = ing.safe_positions().get(fp, 0)
+                ing = StreamIngestor(store, idle_after=1.0)
+        if pos < len(raw):
+            ing.feed([Chunk(fp, str(path), pos, len(raw), raw[pos:])], now=t)
+        ing.settle()
+        ing.flush(now=t + 100.0)
+        assert ing.safe_positions().get(fp, pos) == len(raw)
+        got = _view(store)
+        store.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    want = _one_shot(path)
+    assert got[1] == want[1], path.name
+    assert got[0] == want[0], path.name
+
+
 def test_a_bad_format_fails_before_any_line() -> None:
     from regwatch.errors import UnknownFormat
 
