@@ -84,6 +84,7 @@ class _Out:
     events: list[Event]
     drops: list[Dropped]
     safe: int
+    at: float = 0.0  # monotonic time it was queued
 
     @property
     def rows(self) -> int:
@@ -125,6 +126,8 @@ class StreamIngestor:
         stats: IngestStats | None = None,
         idle_after: float = 1.0,
         on_written: Callable[[pa.Table], None] | None = None,
+        write_every: float = 0.0,
+        write_rows: int = 50_000,
     ) -> None:
         self.store = store
         self.config = config or Config()
@@ -134,6 +137,12 @@ class StreamIngestor:
         self.stats = stats if stats is not None else IngestStats()
         self.idle_after = idle_after
         self.on_written = on_written
+        # coalescing: :meth:`flush` writes a lineage's queue once its oldest item has
+        # waited ``write_every`` seconds or it holds ``write_rows`` rows, in one write
+        # (the embedded store's cost is mostly per write: 5,000-line writes ingest at
+        # about 70k lines/s, 20,000-line ones at about 118k)
+        self.write_every = write_every
+        self.write_rows = write_rows
         self._lineages: dict[str, _Lineage] = {}
         self._polled = float("-inf")  # monotonic time of the last feed() call
 
@@ -203,7 +212,7 @@ class StreamIngestor:
             pending = lin.run.pending if lin.run is not None else None
             if pending is None or pending >= lin.skip_until:
                 lin.written_at_settle = set()
-        lin.out.append(_Out(tables, events, drops, safe))
+        lin.out.append(_Out(tables, events, drops, safe, self._polled))
 
     def _keep_tail(self, lin: _Lineage, start: int, data: bytes, held: int | None) -> None:
         """Keep the bytes from the folder's first held line (``held``) to the end."""
@@ -246,7 +255,7 @@ class StreamIngestor:
         keep = pa.array(sorted({i for t in lin.held for i in t["id"].to_pylist()}), pa.string())
         tables = [t.filter(pc.is_in(t["id"], value_set=keep)) for t in tables if t.num_rows]
         held = lin.run.pending
-        lin.out.append(_Out(tables, [], [], lin.end if held is None else min(lin.end, held)))
+        lin.out.append(_Out(tables, [], [], lin.end if held is None else min(lin.end, held), self._polled))
         lin.held = []  # rebuilt by the new folder
         lin.refeed = None
         lin.behind = False
@@ -283,7 +292,7 @@ class StreamIngestor:
             if lin.written_at_settle:
                 tables = _without(tables, lin.written_at_settle)
             ready, held = _hold_pulls(tables)
-            lin.out.append(_Out(ready, events, drops, lin.tail[0][0]))
+            lin.out.append(_Out(ready, events, drops, lin.tail[0][0], self._polled))
             lin.held = held
             lin.behind = True
             lin.refeed = lin.tail
@@ -297,7 +306,7 @@ class StreamIngestor:
         checkpoint pass the settled lines. The held bytes are kept in memory: should the
         lineage go on later, they are still read again first."""
         if lin.held or lin.behind:
-            lin.out.append(_Out(lin.held, [], [], lin.end))
+            lin.out.append(_Out(lin.held, [], [], lin.end, self._polled))
             lin.held = []
             lin.behind = False
 
@@ -319,6 +328,13 @@ class StreamIngestor:
             if (lin.held or lin.behind) and quiet >= max(self.idle_after, LOOKUP_WINDOW.total_seconds()):
                 self._release(lin)
         for lin in self._lineages.values():
+            if not lin.out:
+                continue
+            if self.write_every > 0 and lin.run is not None and not lin.settled:
+                waited = now - lin.out[0].at
+                if waited < self.write_every and sum(o.rows for o in lin.out) < self.write_rows:
+                    continue
+            _coalesce(lin.out)
             while lin.out:
                 item = lin.out[0]
                 self._write(item)
@@ -393,6 +409,33 @@ class StreamIngestor:
                 self._write(item)
                 lin.out.pop(0)
                 lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+
+
+def _coalesce(out: list[_Out]) -> None:
+    """Merge the queued items into one (tables of one schema concatenated), so that
+    they go to the store in one write; the merged item is safe where the last one was."""
+    if len(out) < 2:
+        return
+    by_schema: dict[pa.Schema, list[pa.Table]] = {}
+    order: list[pa.Schema] = []
+    for o in out:
+        for t in o.tables:
+            if not t.num_rows:
+                continue
+            key = t.schema
+            if key not in by_schema:
+                by_schema[key] = []
+                order.append(key)
+            by_schema[key].append(t)
+    tables = [pa.concat_tables(by_schema[k]) for k in order]
+    merged = _Out(
+        tables,
+        [e for o in out for e in o.events],
+        [d for o in out for d in o.drops],
+        max(o.safe for o in out),
+        out[0].at,
+    )
+    out[:] = [merged]
 
 
 def _without(tables: list[pa.Table], ids: set[str]) -> list[pa.Table]:

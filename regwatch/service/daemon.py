@@ -48,6 +48,7 @@ log = logging.getLogger("regwatch.service")
 
 MAX_BACKOFF = 30.0
 STATUS_EVERY = 1.0
+WRITE_EVERY = 0.25  # seconds a source's parsed records may wait to go to the store in one write
 WEBHOOK_QUEUE = 10_000  # webhook events waiting for the store; beyond: 503 and redelivery
 _MAX_PROBLEMS = 50
 IDLE_TRIM_AFTER = 5.0  # seconds with nothing read before freed memory goes back to the OS
@@ -206,6 +207,7 @@ class Service:
             stats=stats,
             idle_after=self.config.service.idle_flush,
             on_written=on_written,
+            write_every=min(WRITE_EVERY, self.config.service.idle_flush or WRITE_EVERY),
         )
         return _Source(sc, tailer, ingestor, stats)
 
