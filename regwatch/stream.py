@@ -479,7 +479,9 @@ def _hold_pulls(tables: list[pa.Table]) -> tuple[list[pa.Table], list[pa.Table]]
     ts = [t["timestamp"] for t in tables if t.num_rows and "tally" in t.column_names]
     if not ts:
         return tables, []
-    newest = max(pc.max(c).as_py() for c in ts if pc.max(c).as_py() is not None)
+    newest = max((v for v in (pc.max(c).as_py() for c in ts) if v is not None), default=None)
+    if newest is None:
+        return tables, []
     cut = pa.scalar(newest - LOOKUP_WINDOW, type=ts[0].type)
     ready: list[pa.Table] = []
     held: list[pa.Table] = []

@@ -152,3 +152,53 @@ def test_a_bad_format_fails_before_any_line() -> None:
 
     with pytest.raises(UnknownFormat):
         StreamIngestor(EmbeddedStore(Path(tempfile.mkdtemp())), fmt="no-such-format")
+
+
+def _lookup_cut(raw: bytes) -> int:
+    """The offset just after the access line of the manifest GET that precedes a DELETE
+    (the GET that a delete by tag makes first)."""
+    lines = raw.splitlines(keepends=True)
+    delete = next(i for i, l in enumerate(lines) if l.startswith(b"127.0.0.1") and b'"DELETE /v2/' in l)
+    get = max(i for i in range(delete) if lines[i].startswith(b"127.0.0.1") and b'"GET /v2/' in lines[i] and b"/manifests/" in lines[i])
+    return sum(len(l) for l in lines[: get + 1])
+
+
+def test_a_settled_pull_waits_for_its_delete_and_then_lets_the_checkpoint_go(tmp_path: Path) -> None:
+    path = ROOT / "sample_logs" / "distribution" / "registry-text.log"
+    raw = path.read_bytes()
+    fp = file_info(str(path)).fingerprint
+    cut = _lookup_cut(raw)
+    want = _one_shot(path)
+
+    # quiet for 3 s after the GET: settled, the GET's pull held and the checkpoint before it
+    store = EmbeddedStore(tmp_path / "a")
+    ing = StreamIngestor(store, idle_after=1.0)
+    ing.feed([Chunk(fp, str(path), 0, cut, raw[:cut])], now=0.0)
+    ing.flush(now=0.0)
+    ing.feed([], now=3.0)
+    ing.flush(now=3.0)
+    assert ing.held() == 1
+    assert ing.safe_positions()[fp] < cut
+    stored = {e.id for e in store.search(Query())}
+    # then the DELETE: the GET is a delete lookup, as in one read
+    ing.feed([Chunk(fp, str(path), cut, len(raw), raw[cut:])], now=4.0)
+    ing.settle()
+    ing.flush(now=5.0)
+    assert stored < set(want[0])
+    assert _view(store) == want
+
+    # quiet for 11 s instead: the pull is written and the checkpoint passes it
+    store2 = EmbeddedStore(tmp_path / "b")
+    ing = StreamIngestor(store2, idle_after=1.0)
+    ing.feed([Chunk(fp, str(path), 0, cut, raw[:cut])], now=0.0)
+    ing.flush(now=0.0)
+    for t in (2.0, 11.0):
+        ing.feed([], now=t)
+        ing.flush(now=t)
+    assert ing.held() == 0
+    assert ing.safe_positions()[fp] == cut
+    one = EmbeddedStore(tmp_path / "c")
+    part = tmp_path / "part.log"
+    part.write_bytes(raw[:cut])
+    ingest([str(part)], one)
+    assert _view(store2)[1] == _view(one)[1]
