@@ -78,8 +78,8 @@ def machine() -> dict[str, Any]:
         except ImportError:
             info[mod] = None
     info["revision"] = revision()
-    lib = ROOT / "regwatch" / "_native.so"
-    info["native"] = "built (regwatch/_native.so)" if lib.exists() else "not built (DuckDB fallback)"
+    libs = sorted((ROOT / "regwatch").glob("_native*.so"))  # _native.so, or the ABI-tagged name pip builds
+    info["native"] = f"built (regwatch/{libs[0].name})" if libs else "not built (DuckDB fallback)"
     return info
 
 
