@@ -48,14 +48,9 @@ def _one_shot(path: Path) -> tuple[list[str], dict[str, int]]:
     return _ONE_SHOT[path]
 
 
-def test_the_walk_finds_logs_of_both_kinds() -> None:
-    names = {p.parent.name for p in LOGS}
-    assert {"distribution", "harbor", "real"} <= names and len(LOGS) >= 10
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data())
-def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObject) -> None:
+def _draw_reads(data: st.DataObject, least: int, most: int) -> tuple[Path, bytes, object, list[int]]:
+    """A sample log, its bytes and fingerprint, and the ends of between ``least`` and
+    ``most`` reads (line ends), the last at the end of the file."""
     path = data.draw(st.sampled_from(LOGS), label="log")
     raw = path.read_bytes()
     fp = file_info(str(path)).fingerprint
@@ -64,8 +59,19 @@ def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObj
         ends.append(len(raw))
     # cut points spread over the whole file (hypothesis' own choices favour its start)
     rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
-    k = data.draw(st.integers(min_value=0, max_value=min(12, len(ends))), label="reads")
-    cuts = sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+    k = data.draw(st.integers(min_value=least, max_value=min(most, len(ends))), label="reads")
+    return path, raw, fp, sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+
+
+def test_the_walk_finds_logs_of_both_kinds() -> None:
+    names = {p.parent.name for p in LOGS}
+    assert {"distribution", "harbor", "real"} <= names and len(LOGS) >= 10
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObject) -> None:
+    path, raw, fp, cuts = _draw_reads(data, 0, 12)
     restarts = data.draw(st.sets(st.integers(min_value=0, max_value=len(cuts) - 1), max_size=4), label="restarts")
     d = Path(tempfile.mkdtemp(prefix="regwatch-split-"))
     try:
@@ -103,15 +109,7 @@ def test_quiet_gaps_between_reads_count_like_one_read(data: st.DataObject) -> No
     on, the held lines are read again, so a request whose access line came after the
     settle, or a pull whose DELETE came after it, is counted as in one read. Gaps stay
     under LOOKUP_WINDOW (a live registry writes a GET and its DELETE within it)."""
-    path = data.draw(st.sampled_from(LOGS), label="log")
-    raw = path.read_bytes()
-    fp = file_info(str(path)).fingerprint
-    ends = [i + 1 for i, b in enumerate(raw) if b == 0x0A]
-    if not raw.endswith(b"\n"):
-        ends.append(len(raw))
-    rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
-    k = data.draw(st.integers(min_value=1, max_value=min(40, len(ends))), label="reads")
-    cuts = sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+    path, raw, fp, cuts = _draw_reads(data, 1, 40)
     gaps = data.draw(st.lists(st.sampled_from([0.0, 1.5, 4.0, 9.0]), min_size=len(cuts), max_size=len(cuts)), label="gaps")
     restarts = data.draw(st.sets(st.integers(min_value=0, max_value=len(cuts) - 1), max_size=2), label="restarts")
     d = Path(tempfile.mkdtemp(prefix="regwatch-split-"))
