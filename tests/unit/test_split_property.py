@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,7 +49,7 @@ def _one_shot(path: Path) -> tuple[list[str], dict[str, int]]:
     return _ONE_SHOT[path]
 
 
-def _draw_reads(data: st.DataObject, least: int, most: int) -> tuple[Path, bytes, object, list[int]]:
+def _draw_reads(data: st.DataObject, least: int, most: int) -> tuple[Path, bytes, Any, list[int]]:
     """A sample log, its bytes and fingerprint, and the ends of between ``least`` and
     ``most`` reads (line ends), the last at the end of the file."""
     path = data.draw(st.sampled_from(LOGS), label="log")
@@ -61,6 +62,24 @@ def _draw_reads(data: st.DataObject, least: int, most: int) -> tuple[Path, bytes
     rnd = data.draw(st.randoms(use_true_random=False), label="rnd")
     k = data.draw(st.integers(min_value=least, max_value=min(most, len(ends))), label="reads")
     return path, raw, fp, sorted(set(rnd.sample(ends, k)) | {ends[-1]})
+
+
+def _finish(ing: StreamIngestor, store: EmbeddedStore, path: Path, raw: bytes, fp: Any, pos: int, t: float) -> tuple[list[str], dict[str, int]]:
+    """Feed the rest of the file, settle, write; the store's ids and summary."""
+    if pos < len(raw):
+        ing.feed([Chunk(fp, str(path), pos, len(raw), raw[pos:])], now=t)
+    ing.settle()
+    ing.flush(now=t + 1.0)
+    assert ing.safe_positions().get(fp, pos) == len(raw)
+    got = _view(store)
+    store.close()
+    return got
+
+
+def _assert_like_one_shot(path: Path, got: tuple[list[str], dict[str, int]]) -> None:
+    want = _one_shot(path)
+    assert got[1] == want[1], path.name
+    assert got[0] == want[0], path.name
 
 
 def test_the_walk_finds_logs_of_both_kinds() -> None:
@@ -88,18 +107,10 @@ def test_any_split_into_reads_and_restarts_counts_like_one_read(data: st.DataObj
                 # a new process: it knows only the committed offset, and reads again from there
                 pos = ing.safe_positions().get(fp, 0)
                 ing = StreamIngestor(store, idle_after=1e9)
-        if pos < len(raw):
-            ing.feed([Chunk(fp, str(path), pos, len(raw), raw[pos:])], now=99.0)
-        ing.settle()
-        ing.flush(now=100.0)
-        assert ing.safe_positions().get(fp, pos) == len(raw)
-        got = _view(store)
-        store.close()
+        got = _finish(ing, store, path, raw, fp, pos, 99.0)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    want = _one_shot(path)
-    assert got[1] == want[1], path.name
-    assert got[0] == want[0], path.name
+    _assert_like_one_shot(path, got)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -131,18 +142,10 @@ def test_quiet_gaps_between_reads_count_like_one_read(data: st.DataObject) -> No
                 ing.close(now=t)
                 pos = ing.safe_positions().get(fp, 0)
                 ing = StreamIngestor(store, idle_after=1.0)
-        if pos < len(raw):
-            ing.feed([Chunk(fp, str(path), pos, len(raw), raw[pos:])], now=t)
-        ing.settle()
-        ing.flush(now=t + 100.0)
-        assert ing.safe_positions().get(fp, pos) == len(raw)
-        got = _view(store)
-        store.close()
+        got = _finish(ing, store, path, raw, fp, pos, t)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    want = _one_shot(path)
-    assert got[1] == want[1], path.name
-    assert got[0] == want[0], path.name
+    _assert_like_one_shot(path, got)
 
 
 def test_a_bad_format_fails_before_any_line() -> None:
