@@ -397,8 +397,6 @@ def render(rows: Sequence[Anomaly], fmt: str) -> str:
 
     Actor names come from logs: text goes through :func:`regwatch.insights.inert`
     (secrets redacted, escape sequences removed) before it reaches a terminal or a file."""
-    import csv
-    import io
     import json
 
     from regwatch.insights import inert
@@ -414,14 +412,17 @@ def render(rows: Sequence[Anomaly], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(dicts, indent=2, ensure_ascii=False)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-        w.writeheader()
-        for d in dicts:
-            w.writerow({**{k: d[k] for k in ("kind", "actor", "hour", "score")},
-                        "reasons": "; ".join(d["reasons"]), "related": " ".join(d["related"]),
-                        **{f: f"{d['features'][f]:g}" for f in FEATURES}})
-        return buf.getvalue().rstrip("\n")
+        from regwatch.audit import csv_text
+
+        return csv_text(
+            (
+                {**{k: d[k] for k in ("kind", "actor", "hour", "score")},
+                 "reasons": "; ".join(d["reasons"]), "related": " ".join(d["related"]),
+                 **{f: f"{d['features'][f]:g}" for f in FEATURES}}
+                for d in dicts
+            ),
+            COLUMNS,
+        )
     cols = ("kind", "actor", "hour", "score", "reasons")
     cells = [[d["kind"], d["actor"], d["hour"], f"{d['score']:.3f}", "; ".join(d["reasons"])] for d in dicts]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from regwatch.events import Action, Event
@@ -58,17 +59,22 @@ def deletes(store: Store, query: Query | None = None) -> list[dict[str, Any]]:
     return [delete_row(e) for e in store.search(q)]
 
 
+def csv_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """Rows as CSV with a header line of ``fields``, no trailing newline."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue().rstrip("\n")
+
+
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
     """Rows as ``table``, ``json`` (a list of objects) or ``csv``."""
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(DELETE_COLUMNS), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in DELETE_COLUMNS})
-        return buf.getvalue().rstrip("\n")
+        return csv_text(({k: ("" if r.get(k) is None else r.get(k)) for k in DELETE_COLUMNS} for r in rows), DELETE_COLUMNS)
     cols = ("time", "user", "repository", "reference", "client_ip", "outcome", "status", "source")
     cells = [[_short(r.get(c)) for c in cols] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
