@@ -67,6 +67,7 @@ META_GLOBS = "tail_globs"  # checkpoint meta key: glob → wall time it was firs
 MTIME_SLACK = 2.0  # seconds: a rotated copy modified this long before a glob was first followed still counts
 _SIBLING_SEPARATORS = ".-_"  # registry.log.1, registry.log-20240101, registry.log_1
 _MAX_PROBLEMS = 1000
+LOST_AFTER = 5  # polls in a row a lineage's files are not found before it is dropped (its family waits meanwhile)
 
 StartAt = Literal["beginning", "end"]
 
@@ -304,7 +305,9 @@ class Tailer:
             inos = groups.get(key)
             if inos and lin.path not in {i.path for i in inos}:
                 lin.path = inos[0].path
-            if lin.missing == 1:
+            if lin.missing:
+                # while one of its lineages is not found (its file is under a rename),
+                # the family waits: a newer lineage read now would come before it
                 blocked.add(lin.family)
         self._adopt(groups, first, blocked)
         chunks = self._read_all(groups, now, blocked)
@@ -598,6 +601,7 @@ class Tailer:
         log rotated away before a poll saw it, e.g. while the tailer was down). Older
         rotated copies were there before the tailer: they are not read."""
         fresh: list[tuple[tuple[int, int, int, int], _Lineage]] = []
+        found: dict[str, tuple[int, _Inode] | None] = {}
         for key, inos in groups.items():
             if key in self._lineages:
                 continue
@@ -606,6 +610,14 @@ class Tailer:
                 off = self._find(ino)
                 if off is not None and (best is None or off > best[0]):
                     best = (off, ino)
+            found[key] = best
+        for key in found:
+            if any(i.unresolved for i in groups[key]):
+                # a file renamed under the lookup (logrotate's .1 -> .2 shift): its family
+                # waits a poll, else a newer file of it would be read before this one
+                blocked.update(i.origin for i in groups[key])
+        for key, best in found.items():
+            inos = groups[key]
             if any(i.unresolved for i in inos):
                 continue  # decided at the next poll, when each of its files could be checked
             live = [i for i in inos if i.live]
@@ -936,7 +948,7 @@ class Tailer:
                 del self._inodes[key]
         present = {str(i.fp) for i in self._inodes.values() if i.fp is not None}
         for fp_key, lin in list(self._lineages.items()):
-            if fp_key not in present and lin.missing >= 2 and lin.committed >= lin.offset:
+            if fp_key not in present and lin.missing >= LOST_AFTER and lin.committed >= lin.offset:
                 if lin.offset < lin.seen_size:
                     self._problem(
                         "lost",
@@ -971,6 +983,7 @@ def _run(argv: list[str] | None = None) -> int:
         print(f"regwatch tail: {p.kind}: {p.message}", file=sys.stderr, flush=True)
 
     os.makedirs(args.state, exist_ok=True)
+    _cut_torn_row(args.out)
     idle = 0
     with Tailer(cfg, os.path.join(args.state, "tail-checkpoint.json"), on_problem=report) as tailer, open(args.out, "ab") as out:
         while True:
@@ -988,6 +1001,32 @@ def _run(argv: list[str] | None = None) -> int:
             out.flush()
             os.fsync(out.fileno())
             tailer.commit_chunks(chunks)
+
+
+def _cut_torn_row(path: str) -> None:
+    """A loop killed inside its write leaves a torn last row (a write to a file can stop
+    short on SIGKILL). That row's chunk was never committed, so it is read again: the
+    torn bytes are cut off before anything is appended after them."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        end = size
+        while end > 0:
+            lo = max(0, end - CHUNK)
+            got = os.pread(fd, end - lo, lo)
+            nl = got.rfind(b"\n")
+            if nl >= 0:
+                end = lo + nl + 1
+                break
+            end = lo
+        if end < size:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:

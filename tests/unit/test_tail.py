@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from regwatch.sources.checkpoint import FileCheckpoint
-from regwatch.sources.tail import Chunk, Problem, TailConfig, Tailer
+from regwatch.sources.tail import LOST_AFTER, Chunk, Problem, TailConfig, Tailer
 
 
 class Clock:
@@ -50,8 +50,10 @@ def make(tmp_path: Path, *globs: str, clock: Clock | None = None, **kw: object) 
     return Tailer(cfg, tmp_path / "state" / "tail.json", clock=clock or Clock())
 
 
-def take(t: Tailer, polls: int = 3) -> list[Chunk]:
-    """Poll until ``polls`` polls in a row return nothing; commit each poll's chunks."""
+def take(t: Tailer, polls: int = LOST_AFTER + 1) -> list[Chunk]:
+    """Poll until ``polls`` polls in a row return nothing; commit each poll's chunks.
+    (A family waits while one of its lineages is missing, until it is dropped after
+    LOST_AFTER polls: the default polls past that.)"""
     out: list[Chunk] = []
     empty = 0
     while empty < polls:
@@ -117,7 +119,8 @@ def test_a_renamed_file_deleted_before_the_poll_is_drained_through_its_fd(tmp_pa
     log.write_bytes(lines(50, 51))
     assert data(take(t)) == lines(2, 4) + lines(50, 51)
     assert t.open_files() == 1  # the deleted file was closed once read to its end
-    assert len(t.positions()) == 1
+    assert take(t) == []
+    assert len(t.positions()) == 1  # its lineage dropped after LOST_AFTER polls without files
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["copy .1", "copy .1.gz"])
@@ -385,7 +388,7 @@ class TailMachine(RuleBasedStateMachine):
             return
         try:
             self._finish_line()
-            got = take(self.tailer, polls=3)
+            got = take(self.tailer)
             self._store(got)
             self.tailer.commit_chunks(got)
             assert bytes(self.stored) == b"".join(self.written)
@@ -471,7 +474,7 @@ class TailMachine(RuleBasedStateMachine):
     @rule()
     def delete_oldest_copy(self) -> None:
         # logrotate deletes old copies; only after the tailer has read them (else lost)
-        got = take(self.tailer, polls=2)
+        got = take(self.tailer)
         self._store(got)
         self.tailer.commit_chunks(got)
         os.unlink(self.rotated.pop())
