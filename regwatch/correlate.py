@@ -225,7 +225,7 @@ CREATE OR REPLACE TEMP VIEW _app AS
 CREATE OR REPLACE TEMP TABLE _g AS
   SELECT rid,
     min(seq) AS first_seq,
-    min(log_offset) AS first_offset,
+    arg_min(log_offset, seq) FILTER (WHERE log_offset IS NOT NULL) AS first_offset,
     min(seq) FILTER (WHERE mclass <> 1) AS final_seq,
     count(*) AS nlines,
     max({_RANK.format(c='auth')}) AS auth_rank,
@@ -276,7 +276,7 @@ def _records_sql(carry_from: int | None) -> str:
     carry = "FALSE" if carry_from is None else f"g.first_seq >= {int(carry_from)}"
     return f"""
 WITH merged AS (
-  SELECT acc.seq AS ord, f.final_seq AS id_seq, acc.seq AS raw_seq,
+  SELECT acc.seq AS ord, f.final_seq AS id_seq, acc.seq AS raw_seq, f.first_seq AS first_seq,
     acc.id AS acc_id, f.id AS fin_id, acc.raw AS acc_raw,
     f.nlines AS nlines,
     CASE WHEN abs(epoch(f.timestamp) - epoch(acc.timestamp)) <= 2 THEN f.timestamp ELSE acc.timestamp END AS timestamp,
@@ -294,7 +294,7 @@ WITH merged AS (
     acc.log_file, f.first_offset AS log_offset
   FROM _pairs p JOIN obs acc ON acc.seq = p.acc_seq JOIN _fin f ON f.rid = p.rid
 ), apponly AS (
-  SELECT f.final_seq AS ord, f.final_seq AS id_seq, f.final_seq AS raw_seq,
+  SELECT f.final_seq AS ord, f.final_seq AS id_seq, f.final_seq AS raw_seq, g.first_seq AS first_seq,
     f.id AS acc_id, f.id AS fin_id, f.raw AS acc_raw, f.nlines AS nlines,
     f.timestamp, f.source, f.component, f.action, f.outcome, f.tally,
     {_UNRANK.format(r='f.auth_rank')} AS auth,
@@ -307,7 +307,7 @@ WITH merged AS (
   FROM _fin f JOIN _g g ON g.rid = f.rid
   WHERE f.rid NOT IN (SELECT rid FROM _pairs) AND NOT ({carry})
 ), lone AS (
-  SELECT o.seq AS ord, o.seq AS id_seq, o.seq AS raw_seq, o.id AS acc_id, o.id AS fin_id, o.raw AS acc_raw,
+  SELECT o.seq AS ord, o.seq AS id_seq, o.seq AS raw_seq, o.seq AS first_seq, o.id AS acc_id, o.id AS fin_id, o.raw AS acc_raw,
     0 AS nlines, o.timestamp, o.source, o.component, o.action, o.outcome, o.tally, o.auth,
     o.repository, o.reference, o.digest, o.method, o.path, o.status, o.bytes, o.duration_ms,
     o."user", o.client_ip, o.user_agent, o.request_id, o.error_code, o.level, o.message,
@@ -371,6 +371,20 @@ class BlockCorrelator:
                     offs.append(int(v))
         return min(offs) if offs else None
 
+    def pending_in(self, lo: int, hi: int) -> int | None:
+        """The smallest offset held among rows whose first line's seq is in [lo, hi)."""
+        pc = pa.compute
+        offs = []
+        for t, col in ((self._carry_obs, "seq"), (self._carry_recs, "first_seq")):
+            if t is not None and t.num_rows:
+                s = t[col]
+                rows = t.filter(pc.and_(pc.greater_equal(s, lo), pc.less(s, hi)))
+                if rows.num_rows:
+                    v = pc.min(rows["log_offset"]).as_py()
+                    if v is not None:
+                        offs.append(int(v))
+        return min(offs) if offs else None
+
     def run(
         self,
         obs: pa.Table,
@@ -420,7 +434,7 @@ class BlockCorrelator:
             # they join the delete-lookup stage, since they are the counted ones there
             edge = run_sql(
                 con,
-                f"""SELECT seq AS ord, seq AS id_seq, seq AS raw_seq, id AS acc_id, id AS fin_id,
+                f"""SELECT seq AS ord, seq AS id_seq, seq AS raw_seq, seq AS first_seq, id AS acc_id, id AS fin_id,
                       raw AS acc_raw, 0 AS nlines, {_EVENT_COLS_NO_ID_RAW}
                     FROM obs WHERE kind = 'other' AND {_EDGE_REQUEST}""",
             )
@@ -525,6 +539,12 @@ class DuckFolder:
 
     def pending_offset(self) -> int | None:
         return self.corr.pending_offset()
+
+    def pending_in(self, lo: int, hi: int) -> int | None:
+        return self.corr.pending_in(lo, hi)
+
+    def set_fingerprint(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
 
     def run(
         self, obs: pa.Table, lines: pa.Array | None, line_offsets: Any, seq0: int, *, last_seq: int, final: bool

@@ -212,6 +212,10 @@ def _bind(lib: Any) -> Any:
     lib.rw_fold_run.restype = ctypes.c_int32
     lib.rw_fold_pending.argtypes = [vp]
     lib.rw_fold_pending.restype = i64
+    lib.rw_fold_pending_in.argtypes = [vp, i64, i64]
+    lib.rw_fold_pending_in.restype = i64
+    lib.rw_fold_set_prefix.argtypes = [vp, ctypes.c_char_p, sz]
+    lib.rw_fold_set_prefix.restype = ctypes.c_int32
     lib.rw_fold_merged.argtypes = [vp]
     lib.rw_fold_merged.restype = i64
     return lib
@@ -343,6 +347,20 @@ class Folder:
     def pending_offset(self) -> int | None:
         v = int(self._lib.rw_fold_pending(self._ptr))
         return None if v < 0 else v
+
+    def pending_in(self, lo: int, hi: int) -> int | None:
+        """The smallest offset held among rows whose first line's seq is in [lo, hi)."""
+        v = int(self._lib.rw_fold_pending_in(self._ptr, lo, hi))
+        return None if v < 0 else v
+
+    def set_fingerprint(self, fingerprint: str) -> None:
+        """Ids made from the next block on are the next file's (a rotated family read
+        as one stream); rows already carried keep theirs."""
+        from regwatch.events import _source_key
+
+        prefix = _source_key(fingerprint).encode()
+        if self._lib.rw_fold_set_prefix(self._ptr, prefix, len(prefix)) != 0:
+            raise NativeError("native folder could not take the next file's id prefix")
 
     def run(
         self,

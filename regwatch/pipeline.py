@@ -35,7 +35,7 @@ from regwatch.quarantine import Quarantine
 from regwatch.redact import redact
 from regwatch.sources.blocks import Block, read_blocks
 from regwatch.sources.checkpoint import FileCheckpoint
-from regwatch.sources.files import MAX_JOIN, FileInfo, _open_quote, _record_start, expand, file_info
+from regwatch.sources.files import MAX_JOIN, FileInfo, _open_quote, _record_start, expand, file_info, rotation_families
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
@@ -150,9 +150,9 @@ def ingest(
     # a store that can hold back its compaction until the run ends (the embedded one)
     bulk = getattr(store, "bulk", None)
     with bulk() if bulk is not None else contextlib.nullcontext():
-        for info in infos:
-            stats.files += 1
-            _ingest_file(info, writer, config, opts, checkpoint, progress, now)
+        by_path = {i.path: i for i in infos}
+        for family in rotation_families([i.path for i in infos]):
+            _ingest_family([by_path[p] for p in family], writer, config, opts, checkpoint, progress, now)
         writer.flush()
     return stats
 
@@ -164,8 +164,8 @@ def total_bytes(inputs: Sequence[str]) -> int:
         return 0
 
 
-def _ingest_file(
-    info: FileInfo,
+def _ingest_family(
+    infos: list[FileInfo],
     writer: _Writer,
     config: Config,
     opts: IngestOptions,
@@ -173,45 +173,115 @@ def _ingest_file(
     progress: Progress | None,
     now: datetime | None,
 ) -> None:
+    """Ingest a rotation family (sources/files.py ``rotation_families``), oldest file
+    first, as one stream: a request whose lines straddle a rotation is folded as if the
+    log had never been cut, as the service does (docs/service.md)."""
     stats = writer.stats
-    if info.size == 0:
-        stats.drop(DropReason.EMPTY_FILE)
-        writer.drops.append(Dropped(DropReason.EMPTY_FILE, "", info.path, 0, "empty file"))
-        return
-    if _is_audit_export(info) and (opts.fmt in (None, "auto", "harbor-audit")):
-        _ingest_audit_export(info, writer, progress)
-        return
-    start = 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
-    mtime = datetime.fromtimestamp(_mtime(info.path), tz=UTC)
-    parser = make_parser(opts.fmt, config, fallback_ts=mtime, calibration=host_calibration(info.path))
-    run = _BlockRun(info, parser, writer, use_fast=FASTPATH and opts.fmt in (None, "auto", "distribution"))
-    last_end = start
-    reported = start if not info.gzip else 0
-    for parsed in _staged(read_blocks(info, start), run):
+    plan: list[tuple[FileInfo, int]] = []
+    for info in infos:
+        stats.files += 1
+        if info.size == 0:
+            stats.drop(DropReason.EMPTY_FILE)
+            writer.drops.append(Dropped(DropReason.EMPTY_FILE, "", info.path, 0, "empty file"))
+            continue
+        if _is_audit_export(info) and (opts.fmt in (None, "auto", "harbor-audit")):
+            _ingest_audit_export(info, writer, progress)
+            continue
+        if any(i.fingerprint == info.fingerprint for i, _ in plan):
+            # the same content twice (a copy beside its original): read on its own
+            _ingest_stream([(info, _start_of(info, checkpoint, opts))], writer, config, opts, checkpoint, progress)
+            continue
+        plan.append((info, _start_of(info, checkpoint, opts)))
+    if plan:
+        _ingest_stream(plan, writer, config, opts, checkpoint, progress)
+
+
+def _start_of(info: FileInfo, checkpoint: FileCheckpoint | None, opts: IngestOptions) -> int:
+    return 0 if (checkpoint is None or opts.from_start) else checkpoint.offset(info.fingerprint)
+
+
+def safe_offsets(read: list[tuple[str, int, int]], held_at: tuple[str, int] | None) -> dict[str, int]:
+    """fingerprint → offset up to which every line's records are final, for the files of
+    one stream in reading order, each (fingerprint, where reading began, where it is now):
+    up to the first line still held (``held_at``), and nothing of the files after it."""
+    out: dict[str, int] = {}
+    held_fp = None if held_at is None else held_at[0]
+    seen_held = False
+    for fp, start, end in read:
+        if seen_held:
+            out[fp] = start
+        elif fp == held_fp:
+            assert held_at is not None
+            out[fp] = min(end, max(start, held_at[1]))
+            seen_held = True
+        else:
+            out[fp] = end
+    return out
+
+
+def _ingest_stream(
+    plan: list[tuple[FileInfo, int]],
+    writer: _Writer,
+    config: Config,
+    opts: IngestOptions,
+    checkpoint: FileCheckpoint | None,
+    progress: Progress | None,
+) -> None:
+    """Read the files of ``plan`` (each from its start offset) through one block run."""
+    stats = writer.stats
+    first = plan[0][0]
+    mtime = datetime.fromtimestamp(_mtime(first.path), tz=UTC)
+    parser = make_parser(opts.fmt, config, fallback_ts=mtime, calibration=host_calibration(first.path))
+    run = _BlockRun(first, parser, writer, use_fast=FASTPATH and opts.fmt in (None, "auto", "distribution"))
+    # (fingerprint, start, end so far) of the files begun, in order
+    read: list[list] = []  # [fingerprint, start, end]
+    paths = {info.fingerprint: info.path for info, _ in plan}
+    reported: dict[str, int] = {}
+
+    def blocks() -> Iterator[Block]:
+        # runs in the parse stage: the switch happens between the two files' blocks
+        for info, start in plan:
+            run.switch(info)
+            yield from read_blocks(info, start)
+
+    def commit() -> None:
+        if checkpoint is not None and read:
+            safe = safe_offsets([(fp, s, e) for fp, s, e in read], run.held_at)
+            checkpoint.commit({fp: (paths[fp], off) for fp, off in safe.items()})
+
+    gz = {info.fingerprint: info.gzip for info, _ in plan}
+    starts = {info.fingerprint: start for info, start in plan}
+    for parsed in _staged(blocks(), run):
         run.apply(parsed)
-        last_end = parsed.end
+        fp = parsed.fingerprint
+        if not read or read[-1][0] != fp:
+            read.append([fp, starts[fp], starts[fp]])
+            reported[fp] = starts[fp] if not gz[fp] else 0
+        read[-1][2] = parsed.end
         if writer.full():
             writer.flush()
-            if checkpoint is not None:
-                held = run.pending
-                safe = last_end if held is None else min(last_end, held)
-                checkpoint.commit({info.fingerprint: (info.path, safe)})
-        if progress is not None and not info.gzip:
-            progress(last_end - reported)
-            reported = last_end
+            commit()
+        if progress is not None and not gz[fp]:
+            progress(parsed.end - reported[fp])
+            reported[fp] = parsed.end
     # lines whose request may still be completed by lines appended later are read again
     # next time; the records flushed now keep their ids then, so nothing counts twice
-    held = run.pending
+    held = run.held_at
     run.finish()
     for k, v in getattr(parser, "wrappers", {}).items():
         stats.wrappers[k] = stats.wrappers.get(k, 0) + v
     writer.flush()
-    stats.bytes_read += max(0, last_end - start)
-    if checkpoint is not None:
-        safe = last_end if held is None else min(held, last_end)
-        checkpoint.commit({info.fingerprint: (info.path, safe)})
+    stats.bytes_read += sum(max(0, e - s) for _, s, e in read)
+    if checkpoint is not None and read:
+        safe = safe_offsets([(fp, s, e) for fp, s, e in read], held)
+        checkpoint.commit({fp: (paths[fp], off) for fp, off in safe.items()})
     if progress is not None:
-        progress(info.size - reported if info.gzip else last_end - reported)
+        for info, start in plan:
+            r = next((x for x in read if x[0] == info.fingerprint), None)
+            if info.gzip:
+                progress(info.size)
+            elif r is not None:
+                progress(r[2] - reported[info.fingerprint])
 
 
 @dataclass
@@ -223,7 +293,9 @@ class _Parsed:
     drops: list[Dropped]
     tables: list[pa.Table]  # the records now final, and the pass-through rows
     merged: int  # lines folded into records so far (a running total)
-    pending: int | None  # the folder's pending offset after this block
+    pending: int | None  # the folder's pending offset in this block's file (-1: an earlier file's line is held)
+    held_at: tuple[str, int] | None = None  # (fingerprint, offset) of the first held line
+    fingerprint: str = ""  # the file of this block
 
 
 AHEAD = 4  # folded blocks the parse stage may hold ready (their records: ~1.5 MB each)
@@ -285,8 +357,39 @@ class _BlockRun:
         )
         self._parse_con: duckdb.DuckDBPyConnection | None = None
         self.pending: int | None = None
+        # (fingerprint, offset) of the first line still held, in whichever file of the
+        # run it is; ``pending`` is its offset
+        self.held_at: tuple[str, int] | None = None
         self.seq = 0
         self.merged_seen = 0
+        # the files this run read, in order: (seq of the first line, fingerprint); a
+        # rotated family is one stream (:meth:`switch`)
+        self.segments: list[tuple[int, str]] = [(0, info.fingerprint)]
+
+    def switch(self, info: FileInfo) -> None:
+        """Go on with the next file of the same stream (the next lineage of a rotated
+        family): a request whose lines straddle the two files is folded as in one file.
+        Ids of its lines are the new file's; lines still held keep their own. Call it in
+        the parse stage, between the blocks of the two files."""
+        if info.fingerprint != self.info.fingerprint:
+            self.folder.set_fingerprint(info.fingerprint)
+            if self.segments[-1][0] == self.seq:
+                self.segments[-1] = (self.seq, info.fingerprint)
+            else:
+                self.segments.append((self.seq, info.fingerprint))
+        self.info = info
+
+    def _held(self) -> tuple[str, int] | None:
+        segs = self.segments
+        if len(segs) == 1:
+            p = self.folder.pending_offset()
+            return None if p is None else (segs[0][1], p)
+        for i, (lo, fp) in enumerate(segs):
+            hi = segs[i + 1][0] if i + 1 < len(segs) else 1 << 62
+            p = self.folder.pending_in(lo, hi)
+            if p is not None:
+                return fp, p
+        return None
 
     @property
     def parse_con(self) -> duckdb.DuckDBPyConnection:
@@ -370,7 +473,9 @@ class _BlockRun:
         lines = inner if inner is not None else arrowkit.strings(list(block.texts))
         recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
         # a folded block waits in the queue with its records only (up to AHEAD of them)
-        return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, self.folder.pending_offset())
+        held = self._held()
+        pending = None if held is None else (held[1] if held[0] == self.info.fingerprint else -1)
+        return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, pending, held, self.info.fingerprint)
 
     def apply(self, parsed: _Parsed) -> None:
         """Stage two: count, and hand the block's folded records to the writer."""
@@ -378,11 +483,13 @@ class _BlockRun:
         self.writer.drops.extend(parsed.drops)
         self._add_folded(parsed.tables, parsed.merged)
         self.pending = parsed.pending
+        self.held_at = parsed.held_at
 
     def finish(self) -> None:
         recs, other = self.folder.run(_empty_obs(), None, [], self.seq, last_seq=self.seq, final=True)
         self._add_folded([recs, other], self.folder.merged)
         self.pending = None
+        self.held_at = None
 
     def _add_folded(self, tables: list[pa.Table], merged_total: int) -> None:
         merged = merged_total - self.merged_seen

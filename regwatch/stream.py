@@ -1,29 +1,30 @@
 """The streaming entry point of the pipeline: the service feeds it the tailer's chunks.
 
-One :class:`StreamIngestor` serves one ``sources:`` entry. Per lineage (a file content
-with one fingerprint, see docs/tailing.md) it keeps the same block machinery that
-``regwatch ingest`` runs over a whole file (``pipeline._BlockRun``: the fast native
-parse, the per-line parser, the request folder and correlator) alive from one chunk to
-the next, so a request whose app lines arrive in one read and its access line in the
-next is folded exactly as in one read. What the folder still holds (an app line waiting
-for its access line, a pull that a DELETE may still turn into a delete lookup) is not
-written; :meth:`safe_positions` stops before it, so the tailer's checkpoint never passes
-a line whose records are not stored. After a restart the tailer re-reads from there and
-a new folder rebuilds exactly the held state; event ids are the lineage fingerprint and
+One :class:`StreamIngestor` serves one ``sources:`` entry. Per rotation *family* (the
+lineages of one live path, oldest first; a lineage is a file content with one
+fingerprint, see docs/tailing.md) it keeps the same block machinery that ``regwatch
+ingest`` runs over a family of files (``pipeline._BlockRun``: the fast native parse,
+the per-line parser, the request folder and correlator) alive from one chunk to the
+next, so a request whose app lines arrive in one read and its access line in the next,
+or in the next file after a rotation, is folded exactly as in one read. What the folder
+still holds (an app line waiting for its access line, a pull that a DELETE may still
+turn into a delete lookup) is not written; :meth:`safe_positions` stops before it (and
+before every later lineage of the family), so the tailer's checkpoint never passes a
+line whose records are not stored. After a restart the tailer re-reads from there and a
+new folder rebuilds exactly the held state; event ids are the lineage fingerprint and
 byte offset of the record's line, so records written before the restart keep their ids.
 
-A lineage that has been quiet for ``idle_after`` seconds is *settled*: its folder is
+A family that has been quiet for ``idle_after`` seconds is *settled*: its folder is
 finished as at the end of a file and its records are written, so the last request is
 queryable without waiting for more lines. Settling must not change a count, so the
-bytes the folder was holding are kept, and when the lineage goes on, the new folder
-first reads them again (as after a restart; the records written at the settle come out
-with the same ids and are duplicates). A request whose access line came after the settle
-is then paired as in one read. A pull that a DELETE may still turn into a delete lookup
+bytes the folder was holding are kept, and when the family goes on (in the same lineage
+or, after a rotation, in the next one), the new folder first reads them again (as after
+a restart; the records written at the settle come out with the same ids and are
+duplicates). A request whose access line came after the settle is then paired as in one
+read. A pull that a DELETE may still turn into a delete lookup
 (``correlate.LOOKUP_WINDOW`` of log time) is not written at a settle: it waits, and the
-checkpoint stays before it, until the lineage has been quiet for that long in seconds
-too (or :meth:`settle` is called), and is rebuilt if the lineage goes on first.
-Lineages are correlated separately: a request cut in two by a rotation is counted as
-``regwatch ingest`` counts the two files (docs/service.md, "Limits").
+checkpoint stays before it, until the family has been quiet for that long in seconds
+too (or :meth:`settle` is called), and is rebuilt if the family goes on first.
 
 Output that the store refused stays buffered, in order; :meth:`flush` retries it and
 raises :class:`StoreUnavailable` while the store refuses. The caller stops feeding while
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -47,7 +48,7 @@ from regwatch.errors import StoreError, StoreUnavailable
 from regwatch.events import Dropped, Event, IngestStats
 from regwatch.formats import host_calibration, make_parser
 from regwatch.parsing.timeparse import parse_clf, parse_rfc3339
-from regwatch.pipeline import FASTPATH, _BlockRun
+from regwatch.pipeline import FASTPATH, _BlockRun, safe_offsets
 from regwatch.quarantine import Quarantine
 from regwatch.sources.blocks import _split
 from regwatch.sources.files import FileInfo
@@ -78,12 +79,13 @@ class _Collector:
 
 @dataclass
 class _Out:
-    """Records ready for the store, and the offset that is safe once they are stored."""
+    """Records ready for the store, and the offsets (fingerprint → offset) that are safe
+    once they are stored."""
 
     tables: list[pa.Table]
     events: list[Event]
     drops: list[Dropped]
-    safe: int
+    safe: dict[str, int]
     at: float = 0.0  # monotonic time it was queued
 
     @property
@@ -95,22 +97,39 @@ class _Out:
 class _Lineage:
     fingerprint: str
     path: str
+    family: str
+    end: int = 0  # offset just past the last byte fed
+    safe: int | None = None  # stored up to here
+
+
+@dataclass
+class _Family:
+    """The lineages of one live path (the tailer reads them oldest first): one stream of
+    lines, folded by one run, so a request cut by a rotation is folded as in one file."""
+
+    key: str
+    members: list[str] = field(default_factory=list)  # lineage fingerprints, in the order first fed
     run: _BlockRun | None = None
     collector: _Collector | None = None
-    end: int = 0  # offset just past the last byte fed
+    cur: str = ""  # the lineage the run reads now
+    read: list[list] = field(default_factory=list)  # [fingerprint, start, end] the run read, in order
     last_feed: float = 0.0
     settled: bool = True  # no folder holds anything: the next chunk starts a new run
-    safe: int | None = None  # stored up to here
     out: list[_Out] = field(default_factory=list)
-    # the chunks (or their tails) from the folder's first held line on, as fed: what a
-    # new folder reads first when the lineage goes on after a settle
-    tail: list[tuple[int, bytes]] = field(default_factory=list)
-    refeed: list[tuple[int, bytes]] | None = None
+    # the chunks (or their tails) from the folder's first held line on, as fed
+    # (fingerprint, start, data): what a new folder reads first when the family goes on
+    # after a settle
+    tail: list[tuple[str, int, bytes]] = field(default_factory=list)
+    refeed: list[tuple[str, int, bytes]] | None = None
     held: list[pa.Table] = field(default_factory=list)  # pulls a DELETE may still claim
     written_at_settle: set[str] = field(default_factory=set)  # ids a re-read must not write again
-    skip_until: int = 0  # offset up to which the re-read's records are checked against them
+    skip_until: tuple[int, int] = (0, 0)  # position up to which the re-read's records are checked against them
     behind: bool = False  # settled with a tail: the checkpoint waits at its start for a while
     wrappers_seen: dict[str, int] = field(default_factory=dict)
+
+    def pos(self, fingerprint: str, offset: int) -> tuple[int, int]:
+        """A place in the family's stream, comparable across its lineages."""
+        return (self.members.index(fingerprint), offset)
 
 
 class StreamIngestor:
@@ -137,19 +156,21 @@ class StreamIngestor:
         self.stats = stats if stats is not None else IngestStats()
         self.idle_after = idle_after
         self.on_written = on_written
-        # coalescing: :meth:`flush` writes a lineage's queue once its oldest item has
+        # coalescing: :meth:`flush` writes a family's queue once its oldest item has
         # waited ``write_every`` seconds or it holds ``write_rows`` rows, in one write
         # (the embedded store's cost is mostly per write: 5,000-line writes ingest at
         # about 70k lines/s, 20,000-line ones at about 118k)
         self.write_every = write_every
         self.write_rows = write_rows
         self._lineages: dict[str, _Lineage] = {}
+        self._families: dict[str, _Family] = {}
         self._polled = float("-inf")  # monotonic time of the last feed() call
 
     # -- feeding ------------------------------------------------------------------------
 
-    def _start_run(self, lin: _Lineage, path: str, start: int) -> None:
-        info = FileInfo(path=path, fingerprint=lin.fingerprint, size=0, gzip=False)
+    def _start_run(self, fam: _Family, fp: str, start: int) -> None:
+        path = self._lineages[fp].path
+        info = FileInfo(path=path, fingerprint=fp, size=0, gzip=False)
         try:
             mtime = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
         except OSError:
@@ -163,183 +184,222 @@ class StreamIngestor:
             before = _time_before(path, start)
             if before is not None:
                 dist.last_ts = before
-        lin.collector = _Collector(self.stats)
-        lin.run = _BlockRun(info, parser, lin.collector, use_fast=FASTPATH and self.fmt in (None, "auto", "distribution"))  # type: ignore[arg-type]
-        lin.settled = False
+        fam.collector = _Collector(self.stats)
+        fam.run = _BlockRun(info, parser, fam.collector, use_fast=FASTPATH and self.fmt in (None, "auto", "distribution"))  # type: ignore[arg-type]
+        fam.settled = False
+        fam.cur = fp
+        fam.read = [[fp, start, start]]
+
+    def _switch(self, fam: _Family, fp: str, start: int) -> None:
+        """The run goes on with the family's next lineage."""
+        assert fam.run is not None
+        fam.run.switch(FileInfo(path=self._lineages[fp].path, fingerprint=fp, size=0, gzip=False))
+        fam.cur = fp
+        fam.read.append([fp, start, start])
+
+    def _fold(self, fam: _Family, fp: str, start: int, data: bytes) -> None:
+        assert fam.run is not None
+        body = data[:-1] if data.endswith(b"\n") else data
+        if not body and not data:
+            return
+        parsed = fam.run.parse(_split(body, start))
+        fam.run.apply(parsed)
+        fam.read[-1][2] = start + len(data)
 
     def feed(self, chunks: Sequence[Chunk], now: float) -> None:
         """Parse and fold ``chunks`` (in the tailer's order); what is final is queued.
-        Call it after every poll, also with no chunks: a lineage is idle only when polls
+        Call it after every poll, also with no chunks: a family is idle only when polls
         made ``idle_after`` seconds after its last chunk found nothing new for it (a loop
-        held up by a slow write must not take a busy lineage for a quiet one)."""
+        held up by a slow write must not take a busy family for a quiet one)."""
         self._polled = now
         for c in chunks:
             fp = str(c.fingerprint)
+            key = c.family or fp
+            fam = self._families.get(key)
+            if fam is None:
+                fam = self._families[key] = _Family(key)
             lin = self._lineages.get(fp)
             if lin is None:
-                lin = self._lineages[fp] = _Lineage(fp, c.path, end=c.start)
-            if lin.run is not None and not lin.settled and c.start != lin.end:
-                self._settle(lin)  # not a continuation (cannot happen with one tailer): start over
-            if lin.settled or lin.run is None:
-                refeed = lin.refeed if c.start == lin.end else None
-                if refeed is None:
-                    self._release(lin)
-                self._start_run(lin, c.path, refeed[0][0] if refeed else c.start)
-                if refeed:
-                    self._refeed(lin, refeed, c.path)
-            assert lin.run is not None and lin.collector is not None
+                lin = self._lineages[fp] = _Lineage(fp, c.path, key, end=c.start)
+            if fp not in fam.members:
+                fam.members.append(fp)
             lin.path = c.path
-            lin.last_feed = now
+            continuing = c.start == lin.end
+            if fam.run is not None and not fam.settled:
+                if not continuing or (fp != fam.cur and any(r[0] == fp for r in fam.read)):
+                    self._settle(fam)  # not a continuation (cannot happen with one tailer): start over
+                elif fp != fam.cur:
+                    self._switch(fam, fp, c.start)
+            if fam.settled or fam.run is None:
+                refeed = fam.refeed if continuing else None
+                if refeed is None:
+                    self._release(fam)
+                first_fp, first_start = (refeed[0][0], refeed[0][1]) if refeed else (fp, c.start)
+                self._start_run(fam, first_fp, first_start)
+                if refeed:
+                    self._refeed(fam, refeed)
+                if fam.cur != fp:
+                    self._switch(fam, fp, c.start)
+            assert fam.run is not None and fam.collector is not None
+            fam.last_feed = now
             data = c.data
-            body = data[:-1] if data.endswith(b"\n") else data
-            if not body and not data:
+            if not data:
                 continue
-            block = _split(body, c.start)
-            parsed = lin.run.parse(block)
-            lin.run.apply(parsed)
+            self._fold(fam, fp, c.start, data)
             lin.end = c.end
             self.stats.bytes_read += c.end - c.start
-            held = lin.run.pending
-            safe = c.end if held is None else min(c.end, held)
-            self._keep_tail(lin, c.start, data, held)
-            self._queue(lin, safe)
+            held = fam.run.held_at
+            self._keep_tail(fam, fp, c.start, data, held)
+            self._queue(fam, safe_offsets(fam.read, held))
 
-    def _queue(self, lin: _Lineage, safe: int) -> None:
-        assert lin.collector is not None
-        tables, events, drops = lin.collector.take()
-        if lin.written_at_settle:
-            tables = _without(tables, lin.written_at_settle)
-            pending = lin.run.pending if lin.run is not None else None
-            if pending is None or pending >= lin.skip_until:
-                lin.written_at_settle = set()
-        lin.out.append(_Out(tables, events, drops, safe, self._polled))
+    def _queue(self, fam: _Family, safe: dict[str, int]) -> None:
+        assert fam.collector is not None
+        tables, events, drops = fam.collector.take()
+        if fam.written_at_settle:
+            tables = _without(tables, fam.written_at_settle)
+            held = fam.run.held_at if fam.run is not None else None
+            if held is None or fam.pos(*held) >= fam.skip_until:
+                fam.written_at_settle = set()
+        fam.out.append(_Out(tables, events, drops, safe, self._polled))
 
-    def _keep_tail(self, lin: _Lineage, start: int, data: bytes, held: int | None) -> None:
+    def _keep_tail(self, fam: _Family, fp: str, start: int, data: bytes, held: tuple[str, int] | None) -> None:
         """Keep the bytes from the folder's first held line (``held``) to the end."""
-        if held is None or held >= start + len(data):
-            lin.tail = []
+        if held is None or fam.pos(*held) >= fam.pos(fp, start + len(data)):
+            fam.tail = []
             return
-        lin.tail.append((start, data))
-        while lin.tail and lin.tail[0][0] + len(lin.tail[0][1]) <= held:
-            lin.tail.pop(0)
-        if not lin.tail or lin.tail[0][0] > held:
-            lin.tail = []  # the held line is no longer in hand: no re-read after a settle
+        hpos = fam.pos(*held)
+        fam.tail.append((fp, start, data))
+        while fam.tail and fam.pos(fam.tail[0][0], fam.tail[0][1] + len(fam.tail[0][2])) <= hpos:
+            fam.tail.pop(0)
+        if not fam.tail or fam.pos(fam.tail[0][0], fam.tail[0][1]) > hpos:
+            fam.tail = []  # the held line is no longer in hand: no re-read after a settle
             return
-        s0, d0 = lin.tail[0]
-        if s0 < held:
-            lin.tail[0] = (held, d0[held - s0 :])
-        if sum(len(d) for _, d in lin.tail) > TAIL_MAX:
-            # a busy lineage whose folder holds many seconds of lines (pulls waiting for
+        f0, s0, d0 = fam.tail[0]
+        if f0 == held[0] and s0 < held[1]:
+            fam.tail[0] = (f0, held[1], d0[held[1] - s0 :])
+        if sum(len(d) for _, _, d in fam.tail) > TAIL_MAX:
+            # a busy family whose folder holds many seconds of lines (pulls waiting for
             # a possible DELETE): too much to keep; a settle then writes as before
-            lin.tail = []
+            fam.tail = []
 
-    def _refeed(self, lin: _Lineage, chunks: list[tuple[int, bytes]], path: str) -> None:
+    def _refeed(self, fam: _Family, chunks: list[tuple[str, int, bytes]]) -> None:
         """Read again what the settled folder held, into the new one. Its records were
         written at the settle (the held pulls excepted): they come out with the same ids
         and are duplicates; the lines were counted then and are not counted again."""
-        assert lin.run is not None and lin.collector is not None
-        real = lin.collector.stats
-        lin.collector.stats = IngestStats()
+        assert fam.run is not None and fam.collector is not None
+        real = fam.collector.stats
+        fam.collector.stats = IngestStats()
         try:
-            for start, data in chunks:
-                body = data[:-1] if data.endswith(b"\n") else data
-                if not body and not data:
-                    continue
-                parsed = lin.run.parse(_split(body, start))
-                lin.run.apply(parsed)
-                self._keep_tail(lin, start, data, lin.run.pending)
+            for fp, start, data in chunks:
+                if fp != fam.cur:
+                    self._switch(fam, fp, start)
+                self._fold(fam, fp, start, data)
+                self._keep_tail(fam, fp, start, data, fam.run.held_at)
         finally:
-            lin.collector.stats = real
-        tables, _events, _drops = lin.collector.take()  # the drops were kept at the first read
+            fam.collector.stats = real
+        tables, _events, _drops = fam.collector.take()  # the drops were kept at the first read
         # what the re-read finishes was written at the settle, but for the held pulls
-        keep = pa.array(sorted({i for t in lin.held for i in t["id"].to_pylist()}), pa.string())
+        keep = pa.array(sorted({i for t in fam.held for i in t["id"].to_pylist()}), pa.string())
         tables = [t.filter(pc.is_in(t["id"], value_set=keep)) for t in tables if t.num_rows]
-        held = lin.run.pending
-        lin.out.append(_Out(tables, [], [], lin.end if held is None else min(lin.end, held), self._polled))
-        lin.held = []  # rebuilt by the new folder
-        lin.refeed = None
-        lin.behind = False
-        lin.skip_until = lin.end
+        held = fam.run.held_at
+        fam.out.append(_Out(tables, [], [], safe_offsets(fam.read, held), self._polled))
+        fam.held = []  # rebuilt by the new folder
+        fam.refeed = None
+        fam.behind = False
+        fam.skip_until = fam.pos(fam.cur, fam.read[-1][2])
         if held is None:
-            lin.written_at_settle = set()
-        lin.wrappers_seen = dict(getattr(lin.run.parser, "wrappers", {}))
+            fam.written_at_settle = set()
+        fam.wrappers_seen = dict(getattr(fam.run.parser, "wrappers", {}))
 
-    def _settle(self, lin: _Lineage, *, final: bool = True) -> None:
-        """Finish the folder. Not ``final`` (a quiet lineage): keep what it held for a
+    def _ends(self, fam: _Family) -> dict[str, int]:
+        return {fp: self._lineages[fp].end for fp in fam.members if fp in self._lineages}
+
+    def _settle(self, fam: _Family, *, final: bool = True) -> None:
+        """Finish the folder. Not ``final`` (a quiet family): keep what it held for a
         re-read, and hold back the pulls a DELETE may still make delete lookups."""
-        if lin.run is None or lin.settled:
+        if fam.run is None or fam.settled:
             if final:
-                self._release(lin)
+                self._release(fam)
             return
-        lin.run.finish()
-        for k, v in getattr(lin.run.parser, "wrappers", {}).items():
-            v -= lin.wrappers_seen.get(k, 0)
+        fam.run.finish()
+        for k, v in getattr(fam.run.parser, "wrappers", {}).items():
+            v -= fam.wrappers_seen.get(k, 0)
             if v:
                 self.stats.wrappers[k] = self.stats.wrappers.get(k, 0) + v
-        lin.wrappers_seen = {}
-        assert lin.collector is not None
-        if final or not lin.tail:
-            self._queue(lin, lin.end)
-            lin.refeed = None
-            lin.held = []
-            lin.behind = False
-            lin.written_at_settle = set()
+        fam.wrappers_seen = {}
+        assert fam.collector is not None
+        if final or not fam.tail:
+            self._queue(fam, {fp: e for fp, _, e in fam.read})
+            fam.refeed = None
+            fam.held = []
+            fam.behind = False
+            fam.written_at_settle = set()
         else:
             # the records are written; the checkpoint stays at the first held line until
-            # the lineage has been quiet for LOOKUP_WINDOW, so that a restart meanwhile
+            # the family has been quiet for LOOKUP_WINDOW, so that a restart meanwhile
             # reads the held lines again, as the running service would (see _release)
-            tables, events, drops = lin.collector.take()
-            if lin.written_at_settle:
-                tables = _without(tables, lin.written_at_settle)
+            tables, events, drops = fam.collector.take()
+            if fam.written_at_settle:
+                tables = _without(tables, fam.written_at_settle)
             ready, held = _hold_pulls(tables)
-            lin.out.append(_Out(ready, events, drops, lin.tail[0][0], self._polled))
-            lin.held = held
-            lin.behind = True
-            lin.refeed = lin.tail
-            lin.written_at_settle |= {i for t in ready if t.num_rows for i in t["id"].to_pylist()}
-        lin.tail = []
-        lin.settled = True
-        lin.run = None
+            first = (fam.tail[0][0], fam.tail[0][1])
+            fam.out.append(_Out(ready, events, drops, safe_offsets(fam.read, first), self._polled))
+            fam.held = held
+            fam.behind = True
+            fam.refeed = fam.tail
+            fam.written_at_settle |= {i for t in ready if t.num_rows for i in t["id"].to_pylist()}
+        fam.tail = []
+        fam.settled = True
+        fam.run = None
 
-    def _release(self, lin: _Lineage) -> None:
+    def _release(self, fam: _Family) -> None:
         """Write the pulls held back at a settle (no DELETE came for them) and let the
         checkpoint pass the settled lines. The held bytes are kept in memory: should the
-        lineage go on later, they are still read again first."""
-        if lin.held or lin.behind:
-            lin.out.append(_Out(lin.held, [], [], lin.end, self._polled))
-            lin.held = []
-            lin.behind = False
+        family go on later, they are still read again first."""
+        if fam.held or fam.behind:
+            fam.out.append(_Out(fam.held, [], [], self._ends(fam), self._polled))
+            fam.held = []
+            fam.behind = False
 
     def settle(self, fingerprints: Sequence[str] | None = None) -> None:
-        """Finish the folders of these lineages (all by default) as at the end of a file."""
-        for fp, lin in self._lineages.items():
-            if fingerprints is None or fp in fingerprints:
-                self._settle(lin)
+        """Finish the folders (all by default) as at the end of a file. With
+        ``fingerprints``: the folders that read only these lineages (a folder that also
+        read another one of its family goes on)."""
+        for fam in self._families.values():
+            fps = [r[0] for r in fam.read] if fam.run is not None and not fam.settled else fam.members
+            if fingerprints is None or all(fp in fingerprints for fp in fps):
+                self._settle(fam)
 
     # -- writing ------------------------------------------------------------------------
 
     def flush(self, now: float) -> None:
-        """Settle the lineages quiet for ``idle_after`` s, then write what is queued, in
+        """Settle the families quiet for ``idle_after`` s, then write what is queued, in
         order. Raises StoreUnavailable (the queue is kept) while the store refuses."""
-        for lin in self._lineages.values():
-            quiet = self._polled - lin.last_feed
-            if lin.run is not None and not lin.settled and quiet >= self.idle_after:
-                self._settle(lin, final=False)
-            if (lin.held or lin.behind) and quiet >= max(self.idle_after, LOOKUP_WINDOW.total_seconds()):
-                self._release(lin)
-        for lin in self._lineages.values():
-            if not lin.out:
+        for fam in self._families.values():
+            quiet = self._polled - fam.last_feed
+            if fam.run is not None and not fam.settled and quiet >= self.idle_after:
+                self._settle(fam, final=False)
+            if (fam.held or fam.behind) and quiet >= max(self.idle_after, LOOKUP_WINDOW.total_seconds()):
+                self._release(fam)
+        for fam in self._families.values():
+            if not fam.out:
                 continue
-            if self.write_every > 0 and lin.run is not None and not lin.settled:
-                waited = now - lin.out[0].at
-                if waited < self.write_every and sum(o.rows for o in lin.out) < self.write_rows:
+            if self.write_every > 0 and fam.run is not None and not fam.settled:
+                waited = now - fam.out[0].at
+                if waited < self.write_every and sum(o.rows for o in fam.out) < self.write_rows:
                     continue
-            _coalesce(lin.out)
-            while lin.out:
-                item = lin.out[0]
-                self._write(item)
-                lin.out.pop(0)
-                lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+            _coalesce(fam.out)
+            self._drain(fam)
+
+    def _drain(self, fam: _Family) -> None:
+        while fam.out:
+            item = fam.out[0]
+            self._write(item)
+            fam.out.pop(0)
+            for fp, off in item.safe.items():
+                lin = self._lineages.get(fp)
+                if lin is not None:
+                    lin.safe = off if lin.safe is None else max(lin.safe, off)
 
     def _write(self, item: _Out) -> None:
         try:
@@ -385,30 +445,35 @@ class StreamIngestor:
         return {fp: lin.safe for fp, lin in self._lineages.items() if lin.safe is not None}
 
     def buffered_rows(self) -> int:
-        return sum(o.rows for lin in self._lineages.values() for o in lin.out)
+        return sum(o.rows for fam in self._families.values() for o in fam.out)
 
     def held(self) -> int:
-        """Lineages whose folder holds lines that are not written yet."""
+        """Families whose folder holds lines that are not written yet."""
         return sum(
             1
-            for lin in self._lineages.values()
-            if lin.held or lin.behind or (lin.run is not None and not lin.settled and lin.run.pending is not None)
+            for fam in self._families.values()
+            if fam.held or fam.behind or (fam.run is not None and not fam.settled and fam.run.held_at is not None)
         )
 
     def forget(self, fingerprint: str) -> None:
         lin = self._lineages.get(fingerprint)
-        if lin is not None and not lin.out and not lin.held and not lin.behind and (lin.settled or lin.run is None):
-            del self._lineages[fingerprint]
+        if lin is None:
+            return
+        fam = self._families.get(lin.family)
+        if fam is not None:
+            busy = fam.out or fam.held or fam.behind or (fam.run is not None and not fam.settled)
+            if busy or any(fp == fingerprint for fp, _, _ in fam.refeed or ()):
+                return
+            fam.members.remove(fingerprint)
+            if not fam.members:
+                del self._families[lin.family]
+        del self._lineages[fingerprint]
 
     def close(self, now: float) -> None:
         """Write what is queued (held lines stay unwritten: the next start re-reads them
         from the checkpoint). Raises StoreUnavailable when the store refuses."""
-        for lin in self._lineages.values():
-            while lin.out:
-                item = lin.out[0]
-                self._write(item)
-                lin.out.pop(0)
-                lin.safe = item.safe if lin.safe is None else max(lin.safe, item.safe)
+        for fam in self._families.values():
+            self._drain(fam)
 
 
 def _coalesce(out: list[_Out]) -> None:
@@ -432,10 +497,18 @@ def _coalesce(out: list[_Out]) -> None:
         tables,
         [e for o in out for e in o.events],
         [d for o in out for d in o.drops],
-        max(o.safe for o in out),
+        _merge_safe(o.safe for o in out),
         out[0].at,
     )
     out[:] = [merged]
+
+
+def _merge_safe(items: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for safe in items:
+        for fp, off in safe.items():
+            out[fp] = max(out.get(fp, off), off)
+    return out
 
 
 def _without(tables: list[pa.Table], ids: set[str]) -> list[pa.Table]:

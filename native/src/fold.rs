@@ -264,6 +264,23 @@ impl Folder {
         self.carry_obs.iter().chain(self.carry_recs.iter()).filter_map(|r| r.log_offset).min()
     }
 
+    /// The smallest log offset held among rows whose first line has a seq in `[lo, hi)`:
+    /// the pending offset in one file of a stream that reads several (a rotated family).
+    pub fn pending_in(&self, lo: i64, hi: i64) -> Option<i64> {
+        self.carry_obs
+            .iter()
+            .chain(self.carry_recs.iter())
+            .filter(|r| r.seq >= lo && r.seq < hi)
+            .filter_map(|r| r.log_offset)
+            .min()
+    }
+
+    /// Ids made from here on start with this prefix (the next file of the stream); rows
+    /// already carried keep theirs.
+    pub fn set_prefix(&mut self, id_prefix: Vec<u8>) {
+        self.id_prefix = id_prefix;
+    }
+
     fn event_id(&self, offset: i64) -> Vec<u8> {
         let mut v = self.id_prefix.clone();
         v.extend_from_slice(format!("{:012x}{:02x}", offset, 0).as_bytes());
@@ -340,8 +357,10 @@ impl Folder {
             let grp = &mut groups[g];
             grp.rows.push(i);
             grp.first_seq = grp.first_seq.min(r.seq);
-            if let Some(o) = r.log_offset {
-                grp.first_offset = Some(grp.first_offset.map_or(o, |x| x.min(o)));
+            // the offset of the group's first line (rows come in seq order): in a stream
+            // of several files, a later file's offsets may be smaller
+            if grp.first_offset.is_none() {
+                grp.first_offset = r.log_offset;
             }
             if r.mclass != 1 && grp.final_row.is_none() {
                 grp.final_row = Some(i);
@@ -387,6 +406,7 @@ impl Folder {
             let mut o = Row::empty();
             // one allocation: the fields come from these rows, the raw text from the block
             o.buf.reserve(f.buf.len() + acc.buf.len() + raw_len(acc, lines, seq0) + 64);
+            o.seq = grp.first_seq;
             o.ord = acc.seq;
             o.id_seq = f.seq;
             o.raw_seq = acc.seq;
@@ -435,6 +455,7 @@ impl Folder {
             let a = &aggs[g];
             let mut o = Row::empty();
             o.buf.reserve(f.buf.len() + raw_len(f, lines, seq0) + 64);
+            o.seq = grp.first_seq;
             o.ord = f.seq;
             o.id_seq = f.seq;
             o.raw_seq = f.seq;

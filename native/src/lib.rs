@@ -132,6 +132,23 @@ pub extern "C" fn rw_fold_pending(f: *const fold::Folder) -> i64 {
     unsafe { (*f).pending_offset().unwrap_or(-1) }
 }
 
+/// The smallest log offset held among rows whose first line's seq is in `[lo, hi)`
+/// (-1 when none).
+#[no_mangle]
+pub extern "C" fn rw_fold_pending_in(f: *const fold::Folder, lo: i64, hi: i64) -> i64 {
+    unsafe { (*f).pending_in(lo, hi).unwrap_or(-1) }
+}
+
+/// Make the ids of rows from the next block on with this prefix (the next file).
+#[no_mangle]
+pub extern "C" fn rw_fold_set_prefix(f: *mut fold::Folder, id_prefix: *const u8, id_prefix_len: usize) -> i32 {
+    let r = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let p = std::slice::from_raw_parts(id_prefix, id_prefix_len).to_vec();
+        (*f).set_prefix(p);
+    }));
+    if r.is_ok() { 0 } else { 1 }
+}
+
 /// Lines folded away so far (app lines merged into a record, and lost ones).
 #[no_mangle]
 pub extern "C" fn rw_fold_merged(f: *const fold::Folder) -> i64 {

@@ -183,6 +183,36 @@ def expand(inputs: list[str]) -> list[str]:
     return uniq
 
 
+# a rotated copy's name: the live name, then a rotation number or date, maybe .gz
+_ROTATED = re.compile(r"^(?P<stem>.+?)(?:[._-](?P<n>\d{1,4})|[._-](?P<date>\d{8}(?:\d{2,6})?|\d{4}-\d{2}-\d{2}))?(?P<gz>\.gz)?$")
+
+
+def rotation_key(path: str) -> tuple[str, tuple[int, object]]:
+    """(family, age) of a log file by its name: ``registry.log``, ``registry.log.1``,
+    ``registry.log.2.gz`` and ``registry.log-20240101.gz`` in one directory are one
+    family (the live log and its rotated copies, as logrotate names them); ``age`` sorts
+    a family oldest first (the highest number, the earliest date, the live log last)."""
+    d, name = os.path.split(path)
+    m = _ROTATED.match(name)
+    if m is None or (m.group("n") is None and m.group("date") is None and m.group("gz") is None):
+        return os.path.join(d, name), (3, 0)
+    stem = os.path.join(d, m.group("stem"))
+    if m.group("date") is not None:
+        return stem, (0, m.group("date").replace("-", ""))
+    if m.group("n") is not None:
+        return stem, (1, -int(m.group("n")))
+    return stem, (2, 0)
+
+
+def rotation_families(paths: list[str]) -> list[list[str]]:
+    """``paths`` grouped into rotation families (:func:`rotation_key`), each oldest
+    first; families in the order their first file comes in ``paths``."""
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        groups.setdefault(rotation_key(p)[0], []).append(p)
+    return [sorted(g, key=lambda p: rotation_key(p)[1]) for g in groups.values()]
+
+
 def is_gzip(path: str) -> bool:
     try:
         with open(path, "rb") as fh:

@@ -86,6 +86,9 @@ class Chunk:
     end: int
     data: bytes
     partial: bool = False
+    # the live path whose lineages this one belongs to (its rotation family): lineages
+    # of one family come oldest first and are one stream of lines (regwatch/stream.py)
+    family: str = ""
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         """(offset, line without its newline) for each line of ``data``."""
@@ -886,7 +889,7 @@ class Tailer:
             lin.offset += len(body)
             lin.buf += body
             lin.path = ino.path
-            return Chunk(lin.fp, ino.path, start, lin.offset, body), False
+            return Chunk(lin.fp, ino.path, start, lin.offset, body, family=lin.family), False
         cut = data.rfind(b"\n")
         partial = False
         if cut >= 0:
@@ -913,7 +916,7 @@ class Tailer:
         if partial:
             lin.partial_at = None
         more = not at_end
-        return Chunk(lin.fp, ino.path, start, lin.offset, body, partial), more
+        return Chunk(lin.fp, ino.path, start, lin.offset, body, partial, lin.family), more
 
     @staticmethod
     def _keep_gz_carry(ino: _Inode, rest: bytes) -> None:

@@ -7,8 +7,10 @@ app lines and access lines of real requests) in order, cycle after cycle, each c
 shifted one hour later, so requests keep their lines together and reads, kills and
 restarts cut them anywhere. At the end the store must hold exactly what a one-shot
 `regwatch ingest` of the log files holds (the live log and its rotated copies, each one
-file lineage, docs/tailing.md): the same event ids, none twice, and the same
-`regwatch summary --json`; and every line written is in those files.
+file lineage, docs/tailing.md, read as one rotation family): the same event ids, none
+twice, and the same `regwatch summary --json`; every line written is in those files;
+and that summary equals the one of all the lines written ingested as one file (a
+request cut by a rotation counts once).
 """
 
 from __future__ import annotations
@@ -207,3 +209,11 @@ def test_sigkilled_service_stores_every_request_once(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)), "an event id is stored twice"
     assert sorted(ids) == sorted(expected)
     assert _summary(db, env) == _summary(one, env)
+    # and no rotation cut a request: the counts of the same lines in one file
+    whole = tmp_path / "whole" / "registry.log"
+    whole.parent.mkdir()
+    whole.write_text("".join(line + "\n" for line in written))
+    single = tmp_path / "single"
+    res = _regwatch("ingest", "--db", str(single), "--quiet", "--json", str(whole), env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert _summary(db, env) == _summary(single, env)
