@@ -39,6 +39,10 @@ from regwatch.sources.files import MAX_JOIN, FileInfo, _open_quote, _record_star
 from regwatch.stores.base import Store, WriteResult
 
 BATCH = 20_000
+#: checkpoint meta key: fingerprint of the file holding the first line an ingest held at
+#: its end → ids of the records it wrote from the held lines (the next ingest replaces them)
+PROVISIONAL = "provisional"
+MAX_PROVISIONAL = 50_000
 # constant columns of fast-path rows, repeated in C rather than built as Python lists
 _DISTRIBUTION = arrowkit.string_scalar("distribution")
 _REGISTRY = arrowkit.string_scalar("registry")
@@ -71,6 +75,9 @@ class _Writer:
         self.tables: list[pa.Table] = []
         self.rows = 0
         self.drops: list[Dropped] = []
+        # ids of records an earlier ingest wrote from lines it held at its end: built
+        # again now, they replace the stored ones (Store.replace)
+        self.replace_ids: set[str] = set()
 
     def add(self, events: Iterable[Event]) -> None:
         evs = list(events)
@@ -88,6 +95,8 @@ class _Writer:
         if self.tables:
             tables, self.tables = self.tables, []
             table = pa.concat_tables(tables)
+            if self.replace_ids and table.num_rows:
+                table = self._replace(table)
             write_table = getattr(self.store, "write_table", None)
             if write_table is not None:
                 self._write(lambda: write_table(table))
@@ -103,6 +112,23 @@ class _Writer:
         if self.drops and self.quarantine is not None:
             self.quarantine.keep(self.drops)
         self.drops = []
+
+    def _replace(self, table: pa.Table) -> pa.Table:
+        """Write the rows whose id is in ``replace_ids`` as replacements; the rest."""
+        mask = pyarrow.compute.is_in(table["id"], value_set=pa.array(sorted(self.replace_ids), pa.string()))
+        rep = table.filter(mask)
+        if not rep.num_rows:
+            return table
+        self.replace_ids -= set(rep["id"].to_pylist())
+        replace_table = getattr(self.store, "replace_table", None)
+        if replace_table is not None:
+            self._write(lambda: replace_table(rep))
+        elif hasattr(self.store, "replace"):
+            from regwatch.stores.embedded import rows_to_events
+
+            evs = rows_to_events(rep)
+            self._write(lambda: self.store.replace(evs))
+        return table.filter(pyarrow.compute.invert(mask))
 
     def _write(self, call: Callable[[], WriteResult]) -> None:
         delay = self.opts.backoff
@@ -249,6 +275,11 @@ def _ingest_stream(
             safe = safe_offsets([(fp, s, e) for fp, s, e in read], run.held_at)
             checkpoint.commit({fp: (paths[fp], off) for fp, off in safe.items()})
 
+    provisional: dict[str, list[str]] = {}
+    if checkpoint is not None:
+        provisional = dict(checkpoint.meta().get(PROVISIONAL) or {})
+        for info, _ in plan:
+            writer.replace_ids.update(provisional.get(info.fingerprint, ()))
     gz = {info.fingerprint: info.gzip for info, _ in plan}
     starts = {info.fingerprint: start for info, start in plan}
     for parsed in _staged(blocks(), run):
@@ -266,8 +297,13 @@ def _ingest_stream(
             reported[fp] = parsed.end
     # lines whose request may still be completed by lines appended later are read again
     # next time; the records flushed now keep their ids then, so nothing counts twice
+    # (the records the finish lets go come from those lines: what a later line may still
+    # change, e.g. a pull a DELETE written after now makes a delete lookup; their ids are
+    # kept, so that the next ingest, reading them again, replaces them)
     held = run.held_at
+    before = len(writer.tables)
     run.finish()
+    finished = [i for t in writer.tables[before:] if t.num_rows for i in t["id"].to_pylist() if i is not None]
     for k, v in getattr(parser, "wrappers", {}).items():
         stats.wrappers[k] = stats.wrappers.get(k, 0) + v
     writer.flush()
@@ -275,6 +311,11 @@ def _ingest_stream(
     if checkpoint is not None and read:
         safe = safe_offsets([(fp, s, e) for fp, s, e in read], held)
         checkpoint.commit({fp: (paths[fp], off) for fp, off in safe.items()})
+        kept = {fp: ids for fp, ids in provisional.items() if fp not in paths}
+        if held is not None and finished and len(finished) <= MAX_PROVISIONAL:
+            kept[held[0]] = finished
+        if kept != provisional:
+            checkpoint.set_meta(PROVISIONAL, kept)
     if progress is not None:
         for info, start in plan:
             r = next((x for x in read if x[0] == info.fingerprint), None)

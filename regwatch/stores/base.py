@@ -200,6 +200,13 @@ class Store(Protocol):
         """
         ...
 
+    def replace(self, events: Sequence[Event]) -> WriteResult:
+        """Store events, each replacing a stored event with its id: a record built
+        again from lines read again, which a later line changed (a pull that a DELETE
+        written after the last ``regwatch ingest`` made a delete lookup). ``written``
+        counts the events not stored before, ``duplicates`` the ones replaced."""
+        ...
+
     def search(self, query: Query) -> list[Event]:
         """Events matching ``query``, ordered by (timestamp, id)."""
         ...

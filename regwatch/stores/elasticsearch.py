@@ -823,10 +823,10 @@ class ElasticsearchStore:
 
     # -- write -----------------------------------------------------------------------
 
-    def _actions(self, events: Sequence[Event], positions: Iterable[int]) -> Iterator[tuple[dict[str, Any], bytes]]:
+    def _actions(self, events: Sequence[Event], positions: Iterable[int], op: str = "create") -> Iterator[tuple[dict[str, Any], bytes]]:
         for pos in positions:
             ev = events[pos]
-            header = {"create": {"_index": self.index_for(ev.timestamp), "_id": _doc_id(ev.id)}}
+            header = {op: {"_index": self.index_for(ev.timestamp), "_id": _doc_id(ev.id)}}
             yield header, _dumps(to_document(ev))
 
     def _bulk(self, actions: Iterator[Any]) -> Iterable[tuple[bool, dict[str, Any]]]:
@@ -846,7 +846,15 @@ class ElasticsearchStore:
         # retries are ours (below): the helper's would reorder the results
         return helpers.streaming_bulk(self._es, actions, max_retries=0, **kw)
 
-    def write(self, events: Sequence[Event]) -> WriteResult:
+    def replace(self, events: Sequence[Event]) -> WriteResult:
+        """Store events, each replacing a stored event with its id (an ``index`` bulk
+        operation instead of ``create``): a record built again from lines read again,
+        which a later line changed. ``written`` counts the events that were not stored
+        before, ``duplicates`` the ones replaced. An event keeps its timestamp, so it
+        lands in the daily index that holds the old one."""
+        return self.write(events, _op="index")
+
+    def write(self, events: Sequence[Event], _op: str = "create") -> WriteResult:
         """Bulk-create the events (``_id`` = event id) in their daily indices.
 
         A 409 conflict is a duplicate (already stored); a document Elasticsearch
@@ -866,12 +874,14 @@ class ElasticsearchStore:
         attempt = 0
         while pending:
             retry: list[tuple[int, int, str]] = []
-            results = self._bulk(self._actions(events, pending))
+            results = self._bulk(self._actions(events, pending, _op))
             try:
                 for pos, (ok, item) in zip(pending, results, strict=True):
                     info = next(iter(item.values()))
                     status = info.get("status", 500)
-                    if ok:
+                    if ok and _op == "index" and info.get("result") == "updated":
+                        duplicates += 1  # replaced
+                    elif ok:
                         written += 1
                         accepted.append(events[pos].id)  # _id may be a digest of it (_doc_id)
                     elif status == 409:

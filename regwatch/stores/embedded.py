@@ -428,6 +428,94 @@ class EmbeddedStore:
         accepted = tuple(fresh["id"].to_pylist()) if written else ()
         return WriteResult(written=written, duplicates=table.num_rows - written, accepted=accepted)
 
+    def replace(self, events: Sequence[Event]) -> WriteResult:
+        """Store events, each replacing a stored event with its id (see :meth:`replace_table`)."""
+        if not events:
+            return WriteResult()
+        return self.replace_table(events_to_table(events))
+
+    def replace_table(self, table: pa.Table) -> WriteResult:
+        """Store the rows, each replacing the stored row with its id if there is one: a
+        record built again from lines read again, which a later line changed (a pull
+        that a DELETE written after the last read made a delete lookup). The files
+        holding the old rows are rewritten without them (they are immutable: new files
+        replace them in the manifest) and the rollup gets the old rows' counts taken
+        off. ``written`` counts the rows that were not stored before, ``duplicates`` the
+        ones replaced."""
+        if table.num_rows == 0:
+            return WriteResult()
+        table = table.select(list(EVENT_FIELDS)).cast(SCHEMA)
+        with self._writer():
+            doc = self._load_manifest()
+            try:
+                changed = self._changed_ids(doc, table)
+                removed = self._remove_ids(doc, changed) if len(changed) else 0
+            except duckdb.Error as exc:
+                raise StoreError(f"embedded store replace failed: {exc}") from exc
+            if removed:
+                self._save_manifest(doc)
+        res = self.write_table(table)
+        return WriteResult(max(0, res.written - removed), res.duplicates + removed, res.rejected, res.accepted)
+
+    def _changed_ids(self, doc: dict[str, Any], table: pa.Table) -> pa.Array:
+        """The ids of ``table`` stored with other values (a row stored as it is needs no
+        rewrite: replacing it would rewrite its whole file for nothing)."""
+        lo, hi = (v.as_py() for v in pc.min_max(table["id"]).values())
+        files = [
+            str(self.path / f["name"])
+            for f in doc["files"]
+            if f.get("set", "events") == "events" and not ("min_id" in f and (f["max_id"] < lo or f["min_id"] > hi))
+        ]
+        if not files:
+            return pa.array([], pa.string())
+        con = self._con()
+        con.register("_new", table)
+        try:
+            stored = to_arrow(
+                con.execute(
+                    f"SELECT {_COLS} FROM read_parquet($files) WHERE id BETWEEN $lo AND $hi AND id IN (SELECT id FROM _new)",
+                    {"files": files, "lo": lo, "hi": hi},
+                )
+            )
+        finally:
+            con.unregister("_new")
+        if not stored.num_rows:
+            return pa.array([], pa.string())
+        old = {r["id"]: r for r in stored.cast(SCHEMA).to_pylist()}
+        changed = sorted({r["id"] for r in table.to_pylist() if r["id"] in old and old[r["id"]] != r})
+        return pa.array(changed, pa.string())
+
+    def _remove_ids(self, doc: dict[str, Any], ids: pa.Array) -> int:
+        """Take the rows with these ids out of every set; the events removed."""
+        lo, hi = (v.as_py() for v in pc.min_max(ids).values())
+        removed = 0
+        old_rows: list[pa.Table] = []
+        now = time.time()
+        for f in list(doc["files"]):
+            set_ = f.get("set", "events")
+            if set_ == ROLLUP_SET or ("min_id" in f and (f["max_id"] < lo or f["min_id"] > hi)):
+                continue
+            path = str(self.path / f["name"])
+            part = pq.ParquetFile(path).read()  # the file alone (no partition column from its path)
+            hit = pc.is_in(part["id"], value_set=ids)
+            n = pc.sum(hit).as_py() or 0
+            if not n:
+                continue
+            if set_ == "events":
+                removed += n
+                old_rows.append(part.filter(hit))
+            keep = part.filter(pc.invert(hit))
+            doc["files"] = [g for g in doc["files"] if g["name"] != f["name"]]
+            doc.setdefault("retired", []).append({"name": f["name"], "at": now})
+            if keep.num_rows:
+                self._write_file(doc, f["day"], keep.select(list(EVENT_FIELDS)).cast(SCHEMA), int(f.get("level", 0)), set_=set_)
+        if old_rows and tuple(doc.get("rollup", ())) == ROLLUP_DIMS:
+            old = pa.concat_tables(old_rows)
+            neg = old.set_column(old.schema.get_field_index("repeat"), "repeat", pc.negate(old["repeat"]))
+            neg = neg.set_column(neg.schema.get_field_index("bytes"), "bytes", pc.negate(neg["bytes"]))
+            self._append_rollup(doc, neg)
+        return removed
+
     def _write_one_by_one(self, events: Sequence[Event], exc: Exception) -> WriteResult:
         rejected: list[tuple[Event, str]] = []
         good: list[Event] = []

@@ -167,6 +167,34 @@ def test_rewrite_counts_duplicates_and_stores_nothing_new(store: Any) -> None:
     assert len(store.search(Query())) == len(events) + 2
 
 
+def test_replace_stores_the_new_version_of_a_stored_event(store: Any) -> None:
+    """A record built again from lines read again (a pull a later DELETE made a delete
+    lookup) replaces the stored one: in search, in the delete audit's set, and in
+    aggregates (the embedded store's rollup takes the old counts off)."""
+    from dataclasses import replace
+
+    pull = ev(0, action="pull", tally="pull", repository="team/app", bytes=100, user="alice")
+    dele = ev(1, action="delete", tally="delete", outcome="success", repository="team/app", user="bob")
+    other = ev(2, action="push", tally="push", repository="team/app", bytes=7)
+    store.write([pull, dele, other])
+    lookup = replace(pull, action="delete_lookup", tally="none")
+    failed = replace(dele, outcome="failure", tally="delete_failed")
+    new = ev(3, action="pull", tally="pull", repository="team/app", bytes=5)
+    res = store.replace([lookup, failed, new])
+    assert (res.written, res.duplicates) == (1, 2)
+    now = [lookup, failed, other, new]
+    assert store.search(Query()) == sorted(now, key=key)
+    deletes = Query(actions=frozenset({"delete"}), repo="team/*", user="bob")
+    assert store.search(deletes) == [failed]
+    for group_by in [("action",), ("tally", "repository"), ()]:
+        agg = Aggregation(Query(), group_by)
+        assert store.aggregate(agg) == reference_aggregate(now, agg), group_by
+    # replacing again changes nothing more
+    again = store.replace([lookup])
+    assert (again.written, again.duplicates) == (0, 1)
+    assert store.search(Query()) == sorted(now, key=key)
+
+
 def test_duplicate_ids_within_one_batch(store: Any) -> None:
     e = ev(0, action="pull")
     res = store.write([e, e, e])

@@ -485,3 +485,33 @@ def test_a_search_with_a_small_limit_finds_the_same_rows_in_two_passes(tmp_path:
 
     monkeypatch.setattr(s, "_fetch_rows", gone)
     assert s.search(q) == want
+
+
+def test_replace_rewrites_only_the_files_of_changed_rows_and_keeps_the_rollup_exact(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "db")
+    day0 = [mk(i, day=0, nbytes=10) for i in range(200)]
+    day1 = [mk(i, day=1, nbytes=10) for i in range(200)]
+    store.write(day0)
+    store.write(day1)
+    names = lambda: sorted(f["name"] for f in store._load_manifest()["files"])  # noqa: E731
+    before = names()
+    # unchanged rows: nothing is rewritten
+    res = store.replace(day0[:5])
+    assert (res.written, res.duplicates) == (0, 5)
+    assert names() == before
+    # one changed row of day 1: only day 1's files (and a rollup delta) change
+    lookup = replace(day1[7], action="delete_lookup", tally="none")
+    res = store.replace([lookup])
+    assert (res.written, res.duplicates) == (0, 1)
+    after = names()
+    assert [n for n in before if "day=2026-11-30" in n and n.startswith("events/")] == [
+        n for n in after if "day=2026-11-30" in n and n.startswith("events/")
+    ]
+    assert store.count() == 400
+    s = summarize(store, Query())
+    assert s["pulls"] == 399
+    got = [e for e in store.search(Query()) if e.id == lookup.id]
+    assert got == [lookup]
+    store.compact()  # the rollup's negative delta merges into the day's counts
+    assert summarize(store, Query())["pulls"] == 399
+    store.close()
