@@ -117,7 +117,7 @@ class NoiseKind(str, Enum):
     SCANNER = "scanner"  # trivy adapter, clair, notary
     PORTAL = "portal"
     LOG_COLLECTOR = "log_collector"  # Harbor's log container (rsyslog, logrotate)
-    OTHER_PROGRAM = "other_program"  # a host syslog line of a program that is not a registry
+    OTHER_PROGRAM = "other_program"  # a line of a program that is not a registry (a host syslog tag, a leveled or klog line)
     OTHER = "other"
 
 

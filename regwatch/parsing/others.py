@@ -62,11 +62,14 @@ _TRIVY = re.compile(r'^\{"level":"[a-z]+","msg":')
 _ZAP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)\t[A-Z]+\t")
 # Bitnami images' entrypoints: "postgresql 07:51:50.50 INFO  ==> ...", " 10:48:37.87 Welcome ..."
 _BITNAMI = re.compile(r"^(?:[a-z][\w-]* )?\s?\d\d:\d\d:\d\d\.\d\d(?: |\Z)")
-# every Harbor image's entrypoint (install_cert.sh) before the component starts
+# every Harbor image's entrypoint (install_cert.sh) before the component starts, and the
+# shell tools' complaints it prints ("find: '/etc/harbor/ssl': No such file or directory",
+# busybox's unquoted "ls: /harbor_cust_cert: No such file or directory")
 _HARBOR_ENTRY = re.compile(
     r"^(?:Appending internal tls trust CA to ca-bundle|Internal tls trust CA |"
-    r"find: '/etc/harbor/|Appending trust CA|Adding trust CA|/harbor/install_cert\.sh|"
-    r"/home/\w+/install_cert\.sh)"
+    r"Appending trust CA|Adding trust CA|/harbor/install_cert\.sh|/home/\w+/install_cert\.sh|"
+    r"(?:find|ls|cp|cat|mv|rm|mkdir|chmod|chown|ln|stat|update-ca-certificates): '?/[^:']*'?: "
+    r"(?:No such file or directory|Permission denied|Not a directory|File exists)\Z)"
 )
 # registry garbage-collect results that name no blob (older forms, and its failure)
 _GC_OUTPUT = re.compile(
@@ -74,10 +77,21 @@ _GC_OUTPUT = re.compile(
     r"failed to garbage collect: )"
 )
 STACK = re.compile(
-    r"^(?:\t|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
+    r"^(?:\t| +/[\w.\-/@]+\.go:\d+(?: \+0x[0-9a-f]+)?\s*\Z|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
     r"\[recovered\]|runtime/debug\.Stack|"
     r"[\w.\-/]+(?:\.\(\*?[\w.\[\], ]+\))?\.[\w.\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
 )
+
+
+# another program's leveled line, as a node's container logs hold beside the registry's
+# (calico "2019-08-21 07:24:33.260 [INFO][41] ipsets.go 356: ...", "2024-05-01 10:11:12,345
+# WARN ...", klog "I0821 07:24:33.260123      41 file.go:356] ..."); tried after every form
+# of the registry and Harbor, so none of theirs ends here
+_LEVELED = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
+    r"\[?(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
+)
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 
 
 # a log shipper beside the registry (fluent-bit): "[2018/10/31 19:24:43] [ info] [engine] ..."
@@ -155,7 +169,11 @@ def classify(
             return noise(line, NoiseKind.OTHER.value, "entrypoint")
         if _GC_OUTPUT.match(text):
             return noise(line, NoiseKind.JOB_LOG.value, "garbage-collect")
+        if _LEVELED.match(text):
+            return noise(line, NoiseKind.OTHER_PROGRAM.value, "another program's leveled line")
         return None
+    if c0 in "IWEF" and _KLOG.match(text):
+        return noise(line, NoiseKind.OTHER_PROGRAM.value, "klog line of another program")
     if c0 == "[":
         if _REDIS.match(text):
             return noise(line, NoiseKind.REDIS.value, "redis")

@@ -1,0 +1,62 @@
+"""Lines of the programs around the registry, read through auto-detection: known noise by
+kind (counted, not quarantined), while a registry or Harbor line is never taken for one."""
+
+from __future__ import annotations
+
+import pytest
+
+from regwatch.config import Config
+from regwatch.events import Dropped, DropReason, Event, RawLine
+from regwatch.formats import make_parser
+
+
+def parse(text: str) -> Event | Dropped:
+    p = make_parser(None, Config())
+    out = p.parse(RawLine(source="t", path="t", text=text, fingerprint="fp", offset=0))
+    return out  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # a container entrypoint's shell tools (GNU quotes the path, busybox does not)
+        ("find: '/etc/harbor/ssl': No such file or directory", "other"),
+        ("find: /etc/harbor/ssl: No such file or directory", "other"),
+        ("ls: /harbor_cust_cert: No such file or directory", "other"),
+        ("chown: /var/log/jobs: Permission denied", "other"),
+        # a Go stack frame whose tab a shipper or a paste turned into spaces
+        ("        /go/src/github.com/docker/distribution/registry/handlers/app.go:316 +0x1c5d", "stack_trace"),
+        ("\t/usr/local/go/src/net/http/server.go:1995 +0x2f", "stack_trace"),
+        # other programs' leveled lines beside the registry's in a node's container logs
+        ('2019-08-21 07:24:33.260 [INFO][41] ipsets.go 356: Finished resync family="inet"', "other_program"),
+        ("2024-05-01 10:11:12,345 WARN [main] o.a.k.Something - slow", "other_program"),
+        ("2024-05-01 10:11:12.123+02:00 ERROR controller failed", "other_program"),
+        ("I0821 07:24:33.260123      41 reflector.go:356] Listing and watching", "other_program"),
+    ],
+)
+def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -> None:
+    out = parse(text)
+    assert isinstance(out, Dropped) and out.reason is DropReason.NOISE, out
+    assert out.kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "find: /etc/harbor/ssl: something else happened",  # not a known complaint
+        "ls /harbor_cust_cert",
+        "2019-08-21 07:24:33.260 the service started",  # a time, but no level
+        "I0821 this is not klog",
+    ],
+)
+def test_lookalikes_stay_unrecognized(text: str) -> None:
+    out = parse(text)
+    assert isinstance(out, Dropped) and out.reason is not DropReason.NOISE, out
+
+
+def test_harbor_and_registry_lines_are_not_taken_for_other_programs() -> None:
+    h = parse("2024-05-01T10:11:12Z [ERROR] [/core/controllers/base.go:110]: failed to get user")
+    assert not (isinstance(h, Dropped) and h.kind == "other_program"), h
+    r = parse('time="2024-05-01T10:11:12Z" level=info msg="response completed" http.request.method=GET '
+              'http.request.uri="/v2/" http.response.status=200')
+    assert isinstance(r, Event) and r.component == "registry"
