@@ -142,7 +142,7 @@ def main() -> None:
     cfg = work / "regwatch.yaml"
     cfg.write_text(
         f"store: {{kind: embedded, path: {db}}}\nsources:\n  - paths: [{log}]\n"
-        f"service: {{state_dir: {state}, poll_interval: 0.05, idle_flush: 1.0}}\n"
+        f"service: {{state_dir: {state}, idle_flush: 1.0}}\n"  # the default poll_interval (0.25 s)
     )
     print("generating lines ...", file=sys.stderr)
     pool = _pool(400_000)

@@ -73,15 +73,15 @@ def default_state_dir(config: Config, db: Path | None) -> Path:
 
 
 def write_status(state_dir: str | os.PathLike[str], status: ServiceStatus) -> None:
-    """Replace the status file atomically (readers see the old or the new one)."""
+    """Replace the status file atomically (readers see the old or the new one). Not
+    fsynced: it is rewritten every second and says nothing a crash must keep (the
+    checkpoints are what is durable), and an idle service need not wake the disk."""
     d = Path(state_dir)
     d.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".status.", dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(status.to_dict(), fh, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, d / STATUS_FILE)
     except BaseException:
         try:
