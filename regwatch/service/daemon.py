@@ -222,7 +222,7 @@ class Service:
             start_at="end" if sc.start_at == "end" else "beginning",
             partial_timeout=self.config.service.partial_timeout,
         )
-        tailer = Tailer(tcfg, self.state_dir / f"tail-{i}-{key}.json", on_problem=self._problem)
+        tailer = Tailer(tcfg, self.state_dir / f"tail-{i}-{key}.json", on_problem=self._problem, on_resolved=self._resolved)
         stats = IngestStats()
         on_written = self._written_hook(i)
         ingestor = _stream_ingestor()(
@@ -267,6 +267,14 @@ class Service:
         log.warning("%s", msg)
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(msg)
+
+    def _resolved(self, p: Problem) -> None:
+        """A tailer problem that went away (a glob that matches a file now): no longer
+        shown by ``regwatch status``."""
+        msg = f"{p.kind}: {p.message}"
+        if msg in self.problems:
+            self.problems.remove(msg)
+            log.info("resolved: %s", msg)
 
     def _start_webhooks(self) -> None:
         wc = self.config.webhooks

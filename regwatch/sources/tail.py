@@ -248,12 +248,14 @@ class Tailer:
         checkpoint: FileCheckpoint | str | os.PathLike[str],
         *,
         on_problem: Callable[[Problem], None] | None = None,
+        on_resolved: Callable[[Problem], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.checkpoint = checkpoint if isinstance(checkpoint, FileCheckpoint) else FileCheckpoint(checkpoint)
         self.on_problem = on_problem
+        self.on_resolved = on_resolved  # a problem that went away (a glob that matches now)
         self.clock = clock
         self.wall_clock = wall_clock
         self.problems: list[Problem] = []
@@ -416,7 +418,13 @@ class Tailer:
                     found[key] = (m, st, m, g, True)
                     live_paths.append((m, g))
             if matched:
-                self._reported.discard(("no_match", g))
+                if ("no_match", g) in self._reported:
+                    self._reported.discard(("no_match", g))
+                    gone = [p for p in self.problems if p.kind == "no_match" and p.path == g]
+                    self.problems = [p for p in self.problems if not (p.kind == "no_match" and p.path == g)]
+                    if self.on_resolved is not None:
+                        for p in gone:
+                            self.on_resolved(p)
             else:
                 self._problem("no_match", g, f"glob {g!r} matches no file yet; it is checked again at every poll")
         listings: dict[str, list[str]] = {}

@@ -278,13 +278,17 @@ def test_an_unreadable_file_is_reported_once_and_the_others_are_read(tmp_path: P
 def test_a_glob_that_matches_nothing_warns_once_and_is_rechecked(tmp_path: Path) -> None:
     seen: list[Problem] = []
     cfg = TailConfig((str(tmp_path / "logs" / "*.log"),))
-    t = Tailer(cfg, tmp_path / "state.json", on_problem=seen.append)
+    gone: list[Problem] = []
+    t = Tailer(cfg, tmp_path / "state.json", on_problem=seen.append, on_resolved=gone.append)
     assert take(t) == []
     assert [p.kind for p in seen] == ["no_match"]
+    assert t.problems == seen and gone == []
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "registry.log").write_bytes(lines(0, 2))
     assert data(take(t)) == lines(0, 2)
     assert len(seen) == 1
+    # once it matches, the problem is gone (and said so once)
+    assert t.problems == [] and gone == seen
 
 
 def test_start_at_end_skips_what_was_there_also_across_a_restart(tmp_path: Path) -> None:
