@@ -204,6 +204,7 @@ def _ingest_family(
     log had never been cut, as the service does (docs/service.md)."""
     stats = writer.stats
     plan: list[tuple[FileInfo, int]] = []
+    copies: list[FileInfo] = []
     for info in infos:
         stats.files += 1
         if info.size == 0:
@@ -214,12 +215,13 @@ def _ingest_family(
             _ingest_audit_export(info, writer, progress)
             continue
         if any(i.fingerprint == info.fingerprint for i, _ in plan):
-            # the same content twice (a copy beside its original): read on its own
-            _ingest_stream([(info, _start_of(info, checkpoint, opts))], writer, config, opts, checkpoint, progress)
+            copies.append(info)  # the same content twice (a copy beside its original)
             continue
         plan.append((info, _start_of(info, checkpoint, opts)))
     if plan:
         _ingest_stream(plan, writer, config, opts, checkpoint, progress)
+    for info in copies:  # read on its own: its records have the original's ids
+        _ingest_stream([(info, _start_of(info, checkpoint, opts))], writer, config, opts, checkpoint, progress)
 
 
 def _start_of(info: FileInfo, checkpoint: FileCheckpoint | None, opts: IngestOptions) -> int:
@@ -334,8 +336,7 @@ class _Parsed:
     drops: list[Dropped]
     tables: list[pa.Table]  # the records now final, and the pass-through rows
     merged: int  # lines folded into records so far (a running total)
-    pending: int | None  # the folder's pending offset in this block's file (-1: an earlier file's line is held)
-    held_at: tuple[str, int] | None = None  # (fingerprint, offset) of the first held line
+    held_at: tuple[str, int] | None  # (fingerprint, offset) of the first line the folder holds
     fingerprint: str = ""  # the file of this block
 
 
@@ -397,9 +398,8 @@ class _BlockRun:
             native.Folder(info.fingerprint) if self.native else DuckFolder(info.fingerprint)
         )
         self._parse_con: duckdb.DuckDBPyConnection | None = None
-        self.pending: int | None = None
         # (fingerprint, offset) of the first line still held, in whichever file of the
-        # run it is; ``pending`` is its offset
+        # run it is
         self.held_at: tuple[str, int] | None = None
         self.seq = 0
         self.merged_seen = 0
@@ -514,22 +514,18 @@ class _BlockRun:
         lines = inner if inner is not None else arrowkit.strings(list(block.texts))
         recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
         # a folded block waits in the queue with its records only (up to AHEAD of them)
-        held = self._held()
-        pending = None if held is None else (held[1] if held[0] == self.info.fingerprint else -1)
-        return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, pending, held, self.info.fingerprint)
+        return _Parsed(int(block.ends[-1]), stats, drops, [recs, other], self.folder.merged, self._held(), self.info.fingerprint)
 
     def apply(self, parsed: _Parsed) -> None:
         """Stage two: count, and hand the block's folded records to the writer."""
         self.writer.stats.merge(parsed.stats)
         self.writer.drops.extend(parsed.drops)
         self._add_folded(parsed.tables, parsed.merged)
-        self.pending = parsed.pending
         self.held_at = parsed.held_at
 
     def finish(self) -> None:
         recs, other = self.folder.run(_empty_obs(), None, [], self.seq, last_seq=self.seq, final=True)
         self._add_folded([recs, other], self.folder.merged)
-        self.pending = None
         self.held_at = None
 
     def _add_folded(self, tables: list[pa.Table], merged_total: int) -> None:
