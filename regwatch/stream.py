@@ -109,6 +109,7 @@ class _Family:
 
     key: str
     members: list[str] = field(default_factory=list)  # lineage fingerprints, in the order first fed
+    order: dict[str, int] = field(default_factory=dict)  # fingerprint → its place in that order (kept after a forget)
     run: _BlockRun | None = None
     collector: _Collector | None = None
     cur: str = ""  # the lineage the run reads now
@@ -127,9 +128,15 @@ class _Family:
     behind: bool = False  # settled with a tail: the checkpoint waits at its start for a while
     wrappers_seen: dict[str, int] = field(default_factory=dict)
 
+    def add(self, fingerprint: str) -> None:
+        if fingerprint not in self.order:
+            self.order[fingerprint] = len(self.order)
+        if fingerprint not in self.members:
+            self.members.append(fingerprint)
+
     def pos(self, fingerprint: str, offset: int) -> tuple[int, int]:
         """A place in the family's stream, comparable across its lineages."""
-        return (self.members.index(fingerprint), offset)
+        return (self.order[fingerprint], offset)
 
 
 class StreamIngestor:
@@ -221,8 +228,7 @@ class StreamIngestor:
             lin = self._lineages.get(fp)
             if lin is None:
                 lin = self._lineages[fp] = _Lineage(fp, c.path, key, end=c.start)
-            if fp not in fam.members:
-                fam.members.append(fp)
+            fam.add(fp)
             lin.path = c.path
             continuing = c.start == lin.end
             if fam.run is not None and not fam.settled:
