@@ -115,6 +115,8 @@ class _Writer:
 
     def _replace(self, table: pa.Table) -> pa.Table:
         """Write the rows whose id is in ``replace_ids`` as replacements; the rest."""
+        if not hasattr(self.store, "replace_table") and not hasattr(self.store, "replace"):
+            return table  # a store that cannot replace: the rows are written (as duplicates)
         mask = pyarrow.compute.is_in(table["id"], value_set=pa.array(sorted(self.replace_ids), pa.string()))
         rep = table.filter(mask)
         if not rep.num_rows:
@@ -123,7 +125,7 @@ class _Writer:
         replace_table = getattr(self.store, "replace_table", None)
         if replace_table is not None:
             self._write(lambda: replace_table(rep))
-        elif hasattr(self.store, "replace"):
+        else:
             from regwatch.stores.embedded import rows_to_events
 
             evs = rows_to_events(rep)

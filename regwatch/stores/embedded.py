@@ -448,8 +448,8 @@ class EmbeddedStore:
         with self._writer():
             doc = self._load_manifest()
             try:
-                changed = self._changed_ids(doc, table)
-                removed = self._remove_ids(doc, changed) if len(changed) else 0
+                changed, files = self._changed_ids(doc, table)
+                removed = self._remove_ids(doc, changed, files) if len(changed) else 0
             except duckdb.Error as exc:
                 raise StoreError(f"embedded store replace failed: {exc}") from exc
             if removed:
@@ -457,36 +457,41 @@ class EmbeddedStore:
         res = self.write_table(table)
         return WriteResult(max(0, res.written - removed), res.duplicates + removed, res.rejected, res.accepted)
 
-    def _changed_ids(self, doc: dict[str, Any], table: pa.Table) -> pa.Array:
+    def _changed_ids(self, doc: dict[str, Any], table: pa.Table) -> tuple[pa.Array, set[str]]:
         """The ids of ``table`` stored with other values (a row stored as it is needs no
-        rewrite: replacing it would rewrite its whole file for nothing)."""
+        rewrite: replacing it would rewrite its whole file for nothing), and the event
+        files that hold them."""
         lo, hi = (v.as_py() for v in pc.min_max(table["id"]).values())
         files = [
             str(self.path / f["name"])
             for f in doc["files"]
             if f.get("set", "events") == "events" and not ("min_id" in f and (f["max_id"] < lo or f["min_id"] > hi))
         ]
+        none: tuple[pa.Array, set[str]] = (pa.array([], pa.string()), set())
         if not files:
-            return pa.array([], pa.string())
+            return none
         con = self._con()
         con.register("_new", table)
         try:
             stored = to_arrow(
                 con.execute(
-                    f"SELECT {_COLS} FROM read_parquet($files) WHERE id BETWEEN $lo AND $hi AND id IN (SELECT id FROM _new)",
+                    f"SELECT {_COLS}, filename AS _file FROM read_parquet($files, filename = true) "
+                    "WHERE id BETWEEN $lo AND $hi AND id IN (SELECT id FROM _new)",
                     {"files": files, "lo": lo, "hi": hi},
                 )
             )
         finally:
             con.unregister("_new")
         if not stored.num_rows:
-            return pa.array([], pa.string())
-        old = {r["id"]: r for r in stored.cast(SCHEMA).to_pylist()}
+            return none
+        where = dict(zip(stored["id"].to_pylist(), stored["_file"].to_pylist(), strict=True))
+        old = {r["id"]: r for r in stored.select(list(EVENT_FIELDS)).cast(SCHEMA).to_pylist()}
         changed = sorted({r["id"] for r in table.to_pylist() if r["id"] in old and old[r["id"]] != r})
-        return pa.array(changed, pa.string())
+        return pa.array(changed, pa.string()), {where[i] for i in changed}
 
-    def _remove_ids(self, doc: dict[str, Any], ids: pa.Array) -> int:
-        """Take the rows with these ids out of every set; the events removed."""
+    def _remove_ids(self, doc: dict[str, Any], ids: pa.Array, event_files: set[str]) -> int:
+        """Take the rows with these ids out of ``event_files`` (the event files that hold
+        them) and the side sets; the events removed."""
         lo, hi = (v.as_py() for v in pc.min_max(ids).values())
         removed = 0
         old_rows: list[pa.Table] = []
@@ -496,6 +501,8 @@ class EmbeddedStore:
             if set_ == ROLLUP_SET or ("min_id" in f and (f["max_id"] < lo or f["min_id"] > hi)):
                 continue
             path = str(self.path / f["name"])
+            if set_ == "events" and path not in event_files:
+                continue
             part = pq.ParquetFile(path).read()  # the file alone (no partition column from its path)
             hit = pc.is_in(part["id"], value_set=ids)
             n = pc.sum(hit).as_py() or 0
