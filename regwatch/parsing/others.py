@@ -30,6 +30,9 @@ from regwatch.redact import redact
 
 # Go's log package: "2006/01/02 15:04:05[.000000] message" (the container's local time: UTC)
 _GOLOG = re.compile(r"^(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) (?P<msg>.*)\Z", re.DOTALL)
+# the same through a logger with a prefix (``log.New(w, "redis: ", log.LstdFlags)``: go-redis
+# inside core and jobservice, "redis: 2021/02/09 03:02:04 sentinel.go:329: ...")
+_GOLOG_PREFIXED = re.compile(r"^[a-z][\w.\-]{0,30}: \d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? ")
 _TLS = re.compile(
     r"http: TLS handshake error from (?P<ip>\[[^\]]+\]|[^\s:]+):(?P<port>\d+): ?(?P<why>.*)\Z",
     re.DOTALL,
@@ -47,7 +50,7 @@ _POSTGRES = re.compile(
     r"CONTEXT|DEBUG\d?|LOCATION):"
 )
 _POSTGRES_PLAIN = re.compile(
-    r"^(?:(?:LOG|ERROR|FATAL|WARNING|DETAIL|HINT|STATEMENT):  |PostgreSQL (?:init process|Database directory)|"
+    r"^(?:(?:LOG|ERROR|FATAL|WARNING|DETAIL|HINT|STATEMENT):  |(?:postgres|postmaster|pg_ctl): |PostgreSQL (?:init process|Database directory)|"
     r"The files belonging to this database system|initdb: |waiting for server to |server (?:started|stopped)|"
     r"done\Z|CREATE DATABASE\Z|ALTER ROLE\Z|/usr/local/bin/docker-entrypoint\.sh: )"
 )
@@ -69,7 +72,8 @@ _HARBOR_ENTRY = re.compile(
     r"^(?:Appending internal tls trust CA to ca-bundle|Internal tls trust CA |"
     r"Appending trust CA|Adding trust CA|/harbor/install_cert\.sh|/home/\w+/install_cert\.sh|"
     r"(?:find|ls|cp|cat|mv|rm|mkdir|chmod|chown|ln|stat|update-ca-certificates): '?/[^:']*'?: "
-    r"(?:No such file or directory|Permission denied|Not a directory|File exists)\Z)"
+    r"(?:No such file or directory|Permission denied|Not a directory|File exists)\Z|"
+    r"\s*/\S+ Appended\b|(?:Internal tls trust )?CA appending is Done)"
 )
 # registry garbage-collect results that name no blob (older forms, and its failure)
 _GC_OUTPUT = re.compile(
@@ -77,7 +81,7 @@ _GC_OUTPUT = re.compile(
     r"failed to garbage collect: )"
 )
 STACK = re.compile(
-    r"^(?:\t| +/[\w.\-/@]+\.go:\d+(?: \+0x[0-9a-f]+)?\s*\Z|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
+    r"^(?:\t| +(?:/|[\w\-]+(?:\.[\w\-]+)+/)[\w.\-/@]+\.go:\d+(?: \+0x[0-9a-f]+)?\s*\Z|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
     r"\[recovered\]|runtime/debug\.Stack|"
     r"[\w.\-/]+(?:\.\(\*?[\w.\[\], ]+\))?\.[\w.\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
 )
@@ -172,6 +176,8 @@ def classify(
         if _LEVELED.match(text):
             return noise(line, NoiseKind.OTHER_PROGRAM.value, "another program's leveled line")
         return None
+    if c0.islower() and _GOLOG_PREFIXED.match(text):
+        return noise(line, NoiseKind.GO_LOG.value, "go log with a prefix")
     if c0 in "IWEF" and _KLOG.match(text):
         return noise(line, NoiseKind.OTHER_PROGRAM.value, "klog line of another program")
     if c0 == "[":

@@ -32,6 +32,16 @@ def parse(text: str) -> Event | Dropped:
         ("2024-05-01 10:11:12,345 WARN [main] o.a.k.Something - slow", "other_program"),
         ("2024-05-01 10:11:12.123+02:00 ERROR controller failed", "other_program"),
         ("I0821 07:24:33.260123      41 reflector.go:356] Listing and watching", "other_program"),
+        # a frame of a binary built with -trimpath: the module path, not an absolute one
+        ("        github.com/distribution/distribution/v3/registry/handlers/app.go:288 +0x1edd", "stack_trace"),
+        ("\tgithub.com/goharbor/harbor/src/core/main.go:150 +0x56", "stack_trace"),
+        # Go's log package behind a prefix (go-redis inside core and jobservice)
+        ('redis: 2021/02/09 03:02:04 sentinel.go:329: sentinel: discovered new sentinel="70d4e65a"', "go_log"),
+        # the entrypoint's custom-CA messages of every Harbor image
+        (" /harbor_cust_cert/ca.crt Appended ...", "other"),
+        ("CA appending is Done.", "other"),
+        # postgres's own program prefix before its multi-line messages
+        ("postgres: could not find the database system", "database"),
     ],
 )
 def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -> None:
@@ -47,6 +57,8 @@ def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -
         "ls /harbor_cust_cert",
         "2019-08-21 07:24:33.260 the service started",  # a time, but no level
         "I0821 this is not klog",
+        "redis: the cache is cold",  # a prefix, but no Go log time after it
+        "github.com/goharbor/harbor/src/core/main.go is where it starts",  # a path, not a frame
     ],
 )
 def test_lookalikes_stay_unrecognized(text: str) -> None:
