@@ -20,6 +20,7 @@ from regwatch.parsing.grok import GrokFormat, GrokParser
 from regwatch.parsing.harbor import HarborParser
 from regwatch.parsing.timeparse import parse_rfc3339
 from regwatch.parsing.wrappers import Joiner, unwrap
+from regwatch.sources.files import _open_quote
 
 BUILTIN = ("auto", "distribution", "harbor", "harbor-audit")
 
@@ -45,17 +46,48 @@ class AutoParser:
         self.custom = custom
         self.joiner = Joiner()
         self.wrappers: dict[str, int] = {}
+        # lines since the last record this stream recognized, or -1 when the last line
+        # was not recognized (see :meth:`saw_record` and :func:`headless`)
+        self._since_record = -1
+        # the line last read was a registry record (logrus, JSON, access line) that ends
+        # on its own line: nothing continues it
+        self._closed = False
+
+    def saw_record(self) -> None:
+        """The stream's previous line was a registry record the block parser took: a
+        record that ends on its line, which nothing continues."""
+        self._since_record = -1
 
     def parse(self, line: RawLine) -> Event | Dropped:
         try:
-            return self._parse(line)
+            out = self._parse(line)
         except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
-            return drop(line, DropReason.UNPARSABLE, type(exc).__name__)
+            out = drop(line, DropReason.UNPARSABLE, type(exc).__name__)
+        if isinstance(out, Event):
+            self._since_record = -1 if self._closed else 0
+            return out
+        reason = out.reason
+        if reason is DropReason.UNPARSABLE:
+            since = self._since_record
+            if 0 <= since < MAX_CONTINUATION and headless(out.text):
+                # a record's later physical line (a raw newline in a message, a header
+                # block, a wrapped error text): filebeat's and fluent-bit's multiline rule
+                self._since_record = since + 1
+                return replace(out, reason=DropReason.NOISE, kind=NoiseKind.CONTINUATION.value,
+                               detail="continues the record before it")
+            self._since_record = -1
+        elif reason is DropReason.NOISE:
+            self._since_record = -1 if self._closed else 0
+        elif reason is not DropReason.BLANK and reason is not DropReason.MERGED:
+            self._since_record = -1
+        return out
 
     def _parse(self, line: RawLine) -> Event | Dropped:
         text = line.text
         if line.problem is None and text and not text.startswith('time="'):
-            u = unwrap(text)
+            # an RFC 3339 syslog line (RSYSLOG_FileFormat) is no docker --timestamps
+            # envelope, which always prints nanoseconds in UTC
+            u = None if text[0].isdigit() and _syslog_like(text) and not _DOCKER_TIME.match(text) else unwrap(text)
             if u is not None:
                 self.wrappers[u.wrapper] = self.wrappers.get(u.wrapper, 0) + 1
                 fed = self.joiner.feed(u, line.offset)
@@ -70,6 +102,7 @@ class AutoParser:
 
     def _inner(self, line: RawLine, wrapper_ts: datetime | None) -> Event | Dropped:
         text = line.text
+        self._closed = False
         if self.harbor is not None and _syslog_like(text):
             return self.harbor.parse(line)
         dist = self.distribution
@@ -79,8 +112,10 @@ class AutoParser:
             out = dist.parse(line)
         if isinstance(out, Event):
             dist.last_ts = out.timestamp
+            self._closed = not _open_quote(text)
             return out
         if out.reason is DropReason.NOISE:
+            self._closed = not _open_quote(text)
             if "TLS handshake error" in text:
                 m = others.tls_message(text)
                 ts = _logrus_time(text) or wrapper_ts or dist.last_ts
@@ -112,6 +147,25 @@ def _logrus_time(text: str) -> datetime | None:
     return parse_rfc3339(m.group(1)) if m is not None else None
 
 
+# how a log record of its own starts: a time in any of the usual layouts, a level, a
+# logrus or JSON record, a client address, a syslog prefix, a request; a physical line
+# with none of these that follows a record is that record's continuation
+_HEAD = re.compile(
+    r"^(?:time=|level=|ts=|msg=|\{|\[(?:\d|[A-Z]{3,}|pod/)|"
+    r"\d{4}[-/.]\d\d?[-/.]\d\d?|\d\d?[-/. ](?:\d\d|[A-Z][a-z]{2})[-/. ]\d{2,4}|\d\d?:\d\d:\d\d|"
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,? +\d|"
+    r"(?:TRACE|DEBUG|DEBU|INFO|WARN|WARNING|ERROR|ERRO|FATAL|FATA|PANIC|PANI|CRIT)\b|[IWEF]\d{4} |"
+    r"\d{1,3}(?:\.\d{1,3}){3}\b|[0-9a-fA-F]{0,4}:[0-9a-fA-F:]*:|\d+:[XCMS] )"
+)
+_REQUEST = re.compile(r'"(?:GET|HEAD|PUT|POST|PATCH|DELETE|OPTIONS) [^"]* HTTP/\d')
+MAX_CONTINUATION = 512  # headless lines taken as one record's continuation at most
+
+
+def headless(text: str) -> bool:
+    """A non-blank line with no record head of its own, and no request in it."""
+    return bool(text.strip()) and _HEAD.match(text) is None and _REQUEST.search(text) is None
+
+
 def _syslog_like(text: str) -> bool:
     # "Mmm dd HH:MM:SS " (rsyslog traditional, journald short) or RFC 3339 then a host
     if len(text) <= 16:
@@ -122,7 +176,12 @@ def _syslog_like(text: str) -> bool:
     return c0.isdigit() and text[4] == "-" and text[10] == "T" and _ISO_SYSLOG.match(text) is not None
 
 
-_ISO_SYSLOG = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d) [^\s\[]\S* [A-Za-z][\w.\-/]*(?:\[\d+\])?: ")
+_ISO_SYSLOG = re.compile(
+    r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d) [^\s\[]\S* "
+    r"(?:[A-Za-z][\w.\-/]*(?:\[\d+\])?: |[0-9a-f]{12}(?:[0-9a-f]{52})? )"
+)
+# docker logs --timestamps: RFC3339Nano with all nine digits, in UTC
+_DOCKER_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
 
 # --- the Docker host's clock -------------------------------------------------------

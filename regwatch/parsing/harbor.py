@@ -156,13 +156,16 @@ _MONTHS = {
 
 _PREFIX = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d) "
-    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    r"(?P<host>[^\s\[]\S*) (?:(?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?|"
+    r"(?P<cid>[0-9a-f]{12}(?:[0-9a-f]{52})?) )(?P<body>.*)\Z",
     re.DOTALL,
 )
-# RSYSLOG_FileFormat (high-precision) variant of the same wrapper
+# RSYSLOG_FileFormat (high-precision) variant of the same wrapper; either may come from
+# a template without the colon after the tag when the tag is a container id
 _PREFIX_ISO = re.compile(
     r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) "
-    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)\Z",
+    r"(?P<host>[^\s\[]\S*) (?:(?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?|"
+    r"(?P<cid>[0-9a-f]{12}(?:[0-9a-f]{52})?) )(?P<body>.*)\Z",
     re.DOTALL,
 )
 _REPEAT = re.compile(r"^message repeated (?P<n>\d+) times: \[ ?(?P<body>.*?)\]?\Z", re.DOTALL)
@@ -490,6 +493,10 @@ class HarborParser:
             return self._bare(line, text)
         self.prefixed = True
         host, tag, body = m.group("host", "tag", "body")
+        if tag is None:
+            # a template without the colon, with docker's syslog driver's default tag (the
+            # container id): "<time> <host> 76c20c006df4 <body>"
+            tag = m.group("cid")
         self.hosts.add(host)
         self._cur_prefix = prefix
         component = component_of(tag)

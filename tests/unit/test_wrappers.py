@@ -185,3 +185,26 @@ def test_compose_prefix_forms() -> None:
     assert k is not None and k.wrapper == "kubectl" and k.text == "2024-05-01T10:11:12Z [INFO] hi"
     for not_wrapped in ("Mar  5 19:00:02 172.18.0.1 core[1187]: x", "INFO[0000] x | y", "| sha256:a | 1.0 |"):
         assert unwrap(not_wrapped) is None, not_wrapped
+
+
+def test_rfc3339_syslog_lines_are_not_taken_for_docker_timestamps() -> None:
+    from regwatch.config import Config
+    from regwatch.events import Event, RawLine
+    from regwatch.formats import make_parser
+
+    def parse(text: str):  # noqa: ANN202
+        return make_parser(None, Config()).parse(RawLine("t", "t", text, "fp", 0))
+
+    proxy = '1.2.3.4 - "GET /v2/ HTTP/1.1" 401 87 "-" "docker/24.0" 0.002 0.002 .'
+    # RSYSLOG_FileFormat: microseconds and the host's offset (docker prints nanoseconds in UTC)
+    ev = parse(f"2024-03-05T19:00:02.123456+09:00 172.18.0.1 proxy[1]: {proxy}")
+    assert isinstance(ev, Event) and ev.component == "proxy" and ev.status == 401
+    assert ev.timestamp == datetime(2024, 3, 5, 10, 0, 2, 123456, tzinfo=UTC)
+    # a template without the colon after the tag, with the syslog driver's container id as tag
+    core = parse("2021-02-09T04:02:04.428997+01:00 harbor-core 76c20c006df4 2021-02-09T03:02:04Z [INFO] "
+                 "[/core/main.go:221]: Version: v2.1.2, Git commit: fcc6751d")
+    assert core.reason.value == "noise" and core.kind == "harbor_log", core  # type: ignore[union-attr]
+    # docker --timestamps still is one: nine digits and Z
+    reg = parse('2019-04-05T07:40:32.353662000Z 172.17.0.1 - - [05/Apr/2019:07:38:32 +0000] '
+                '"GET /v2/ HTTP/1.1" 401 87 "" "docker/1.12.6"')
+    assert isinstance(reg, Event) and reg.component == "registry"
