@@ -42,7 +42,7 @@ def measure(folder: Path) -> dict:
         "dropped": stats.dropped,
         "noise": stats.noise,
         "wrappers": stats.wrappers,
-        "examples": bad[:20],
+        "examples": bad[:40],
     }
 
 

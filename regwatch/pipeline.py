@@ -405,6 +405,7 @@ class _BlockRun:
         self.held_at: tuple[str, int] | None = None
         self.seq = 0
         self.merged_seen = 0
+        self.tail_fast = False  # the last line read was the block parser's
         # the files this run read, in order: (seq of the first line, fingerprint); a
         # rotated family is one stream (:meth:`switch`)
         self.segments: list[tuple[int, str]] = [(0, info.fingerprint)]
@@ -648,7 +649,16 @@ class _BlockRun:
 
         prev = -2
         texts, offsets, ends = _line_columns(block, len(slow_idx))
+        # the block parser's lines are records too: a headless line after one continues it
+        saw_record = getattr(self.parser, "saw_record", None)
+        last_slow = -1  # the previous per-line index of this block (-1: none yet)
         for i in slow_idx:
+            if saw_record is not None and (i > last_slow + 1 if last_slow >= 0 else (i > 0 or self.tail_fast)):
+                if pending is not None:
+                    emit(pending[0], pending[1])
+                    pending = None
+                saw_record()
+            last_slow = i
             problem = block.problems[i] if block.problems is not None else None
             text = texts[i]
             line = RawLine(info.path, info.path, text, info.fingerprint, offsets[i], ends[i], problem)
@@ -669,6 +679,8 @@ class _BlockRun:
             prev = i
         if pending is not None:
             emit(pending[0], pending[1])
+        if len(block):
+            self.tail_fast = not slow_idx or slow_idx[-1] != len(block) - 1
         # the next block starts from the block's last event, fast or not
         if fast_seq is not None and fast_us is not None and len(fast_seq) and fast_seq[-1] > last_event and hasattr(dist, "last_ts"):
             dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[-1]))
