@@ -97,7 +97,15 @@ class AutoParser:
                 inner = RawLine(line.source, line.path, whole.text, line.fingerprint, offset, line.end, None, line.component)
                 if not whole.text.strip():
                     return drop(inner, DropReason.BLANK)
-                return self._inner(inner, whole.time)
+                out = self._inner(inner, whole.time)
+                if u.wrapper == "docker_ts" and isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE:
+                    # the time may be the line's own (another program's "<RFC 3339> WARN ..."):
+                    # a guessed envelope that leaves nothing recognizable is undone
+                    again = self._inner(line, None)
+                    if not (isinstance(again, Dropped) and again.reason is DropReason.UNPARSABLE):
+                        self.wrappers[u.wrapper] -= 1
+                        return again
+                return out
         return self._inner(line, None)
 
     def _inner(self, line: RawLine, wrapper_ts: datetime | None) -> Event | Dropped:

@@ -54,7 +54,7 @@ _MSG_END = re.compile(r'(?<!\\)"(?= [a-z][\w.]*=|\s*$)')
 _KV = re.compile(r' ([a-z_][\w.]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^ ]*))')
 _TTY = re.compile(r"^(?P<lvl>[A-Z]{4})\[(?P<secs>\d+)\] (?P<msg>.*?)(?:  +| (?=[a-z][\w.]*=)|$)")
 _AUTH_USER = re.compile(r'^error authenticating user \\?"(?P<u>.*?)\\?": ')
-_GC_MARK = re.compile(r"^(?P<repo>\S+): marking (?P<what>manifest|blob) (?P<digest>\S+)")
+_GC_MARK = re.compile(r"^(?P<repo>\S+) ?: marking (?P<what>manifest|blob) (?P<digest>\S+)")
 _GC_ELIGIBLE = re.compile(r"^(?P<what>blob|manifest) eligible for deletion: (?P<digest>\S+)")
 _GC_SUMMARY = re.compile(
     r"^(?P<marked>\d+) blobs marked, (?P<blobs>\d+) blobs and (?P<manifests>\d+) manifests eligible for deletion"

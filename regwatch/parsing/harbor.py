@@ -181,6 +181,7 @@ _LOGGER = re.compile(
     re.DOTALL,
 )
 _FIELD = re.compile(r'([A-Za-z][\w ]*?)="([^"]*)"')
+_OWN_ACCESS = re.compile(r'^\S+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:[^\]]*\] "')
 _LOOKS_LOGGER = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 _LEVELS = {
     "DEBUG": "debug",
@@ -193,7 +194,7 @@ _LEVELS = {
 
 # --- core messages -----------------------------------------------------------------
 
-_AUTH_FAIL = re.compile(r"^failed to authenticate user:(?P<u>.*?), error:(?P<err>.*)\Z", re.DOTALL)
+_AUTH_FAIL = re.compile(r"^failed to authenticate user:(?P<u>.*?),? error:(?P<err>.*)\Z", re.DOTALL)
 _AUTH_FAIL_OLD = re.compile(r"^failed to authenticate (?P<u>[^\s:]*): (?P<err>.*)\Z", re.DOTALL)
 _UI_LOGIN_FAIL = re.compile(r"^Error occurred in UserLogin: (?P<err>.*)\Z", re.DOTALL)
 _AUDIT_MSG = re.compile(r"^action:(?P<op>[^,]*), resource:(?P<res>.*)\Z", re.DOTALL)
@@ -1085,6 +1086,9 @@ class HarborParser:
             return noise(ctx.line, NoiseKind.STACK_TRACE.value, "stack trace")
         if _LOOKS_LOGGER.match(body):
             return drop(ctx.line, DropReason.UNPARSABLE, "broken Harbor logger line")
+        if _OWN_ACCESS.match(body):
+            # a component's own access log (registryctl's health checks from core)
+            return noise(ctx.line, NoiseKind.HARBOR_LOG.value, "access line of " + ctx.component)
         return noise(ctx.line, NoiseKind.CONTINUATION.value, "unstructured output")
 
     def _retention_row(self, ctx: _Ctx, body: str) -> Event | Dropped:
@@ -1154,7 +1158,7 @@ def _looks_registry(body: str) -> bool:
     b = body.lstrip()
     return (
         b.startswith(("time=", "{"))
-        or bool(re.match(r"^\S+ \S+ \S+ \[", b))
+        or bool(re.match(r"^\S+ \S+ \S+ \[\d", b))  # an access line's "[dd/Mon/yyyy:..."
         or bool(re.match(r"^[A-Z]{4}\[\d+\]", b))
     )
 

@@ -72,9 +72,18 @@ _HARBOR_ENTRY = re.compile(
     r"^(?:Appending internal tls trust CA to ca-bundle|Internal tls trust CA |"
     r"Appending trust CA|Adding trust CA|/harbor/install_cert\.sh|/home/\w+/install_cert\.sh|"
     r"(?:find|ls|cp|cat|mv|rm|mkdir|chmod|chown|ln|stat|update-ca-certificates): '?/[^:']*'?: "
-    r"(?:No such file or directory|Permission denied|Not a directory|File exists)\Z|"
+    r"(?:No such file or directory|Permission denied|Not a directory|File exists)\s*\Z|"
     r"\s*/\S+ Appended\b|(?:Internal tls trust )?CA appending is Done)"
 )
+# a Go command line's (cobra's) usage text, printed after a bad invocation or config (the
+# registry's "configuration error: ...", then "Usage:", its commands and flags)
+_USAGE = re.compile(
+    r"^(?:configuration error: |Usage:\s*\Z|Flags:\s*\Z|Global Flags:\s*\Z|Available Commands:\s*\Z|"
+    r"Aliases:\s*\Z|Examples:\s*\Z|Use \"[\w\- ]+ \[command\] --help\"|"
+    r"\s+-\w, --[\w\-]+(?:=\S*)?[: ] |\s+--[\w\-]+(?:=\S*)?[: ] |\s+[\w\-]+ (?:\[?<?[\w\-]+>?\]? ?)*\[flags\]\s*\Z)"
+)
+# another program's JSON log record (clair: {"Event":...,"Level":"fatal",...}; zap, bunyan)
+_JSON_LEVELED = re.compile(r'^\{.*"(?:level|Level|severity|lvl|loglevel)"\s*:\s*"?[A-Za-z]')
 # registry garbage-collect results that name no blob (older forms, and its failure)
 _GC_OUTPUT = re.compile(
     r"^(?:\d+ blobs marked, \d+ blobs (?:and \d+ manifests )?eligible for deletion|"
@@ -95,6 +104,12 @@ _LEVELED = re.compile(
     r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
     r"\[?(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
 )
+# the same with the level bare (zap's console encoder with its tabs turned to spaces); the
+# Harbor logger always brackets its level
+_LEVELED_BARE = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
+    r"(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
+)
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 
 
@@ -104,7 +119,10 @@ _FLUENT = re.compile(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[ ?(?:trace|debug|in
 
 def known(text: str) -> bool:
     """Whether ``text`` is one of the timed forms of this module (cheap)."""
-    return bool(_ZAP.match(text) or _GOLOG.match(text) or _NGINX_ERROR.match(text) or _POSTGRES.match(text))
+    return bool(
+        _ZAP.match(text) or _GOLOG.match(text) or _NGINX_ERROR.match(text) or _POSTGRES.match(text)
+        or _LEVELED_BARE.match(text)
+    )
 
 
 def tls_message(msg: str) -> re.Match[str] | None:
@@ -180,6 +198,8 @@ def classify(
         return noise(line, NoiseKind.GO_LOG.value, "go log with a prefix")
     if c0 in "IWEF" and _KLOG.match(text):
         return noise(line, NoiseKind.OTHER_PROGRAM.value, "klog line of another program")
+    if c0 == "{" and _JSON_LEVELED.match(text):
+        return noise(line, NoiseKind.OTHER_PROGRAM.value, "another program's JSON record")
     if c0 == "[":
         if _REDIS.match(text):
             return noise(line, NoiseKind.REDIS.value, "redis")
@@ -202,6 +222,8 @@ def classify(
         return noise(line, NoiseKind.JOB_LOG.value, "garbage-collect")
     if _RSYSLOG.match(text):
         return noise(line, NoiseKind.LOG_COLLECTOR.value, "rsyslog")
+    if _USAGE.match(text):
+        return noise(line, NoiseKind.OTHER.value, "usage text")
     if _TRIVY.match(text):
         return noise(line, NoiseKind.SCANNER.value, "scanner")
     return None

@@ -42,6 +42,18 @@ def parse(text: str) -> Event | Dropped:
         ("CA appending is Done.", "other"),
         # postgres's own program prefix before its multi-line messages
         ("postgres: could not find the database system", "database"),
+        ("ls: /harbor_cust_cert: No such file or directory ", "other"),  # a trailing space
+        # a Go command line's usage text after a bad invocation or config
+        ("configuration error: configuration path unspecified", "other"),
+        ("Usage:", "other"),
+        ("  registry garbage-collect <config> [flags]", "other"),
+        ("  -d, --dry-run=false: do everything except remove the blobs", "other"),
+        # another program's JSON record (clair)
+        ('{"Event":"pgsql: could not open database","Level":"fatal","Location":"main.go:97","Time":"2019-01-09"}',
+         "other_program"),
+        # zap's console line with its tabs turned into spaces: its time is no docker envelope
+        ('2020-10-07T16:29:18.041Z        WARN    [858] Request served    {"path": "/x", "status": 404}',
+         "other_program"),
     ],
 )
 def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -> None:
@@ -59,6 +71,8 @@ def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -
         "I0821 this is not klog",
         "redis: the cache is cold",  # a prefix, but no Go log time after it
         "github.com/goharbor/harbor/src/core/main.go is where it starts",  # a path, not a frame
+        "Usage: see the manual",
+        '{"path": "/x", "status": 404}',  # JSON, but no level: no log record
     ],
 )
 def test_lookalikes_stay_unrecognized(text: str) -> None:
@@ -72,3 +86,20 @@ def test_harbor_and_registry_lines_are_not_taken_for_other_programs() -> None:
     r = parse('time="2024-05-01T10:11:12Z" level=info msg="response completed" http.request.method=GET '
               'http.request.uri="/v2/" http.response.status=200')
     assert isinstance(r, Event) and r.component == "registry"
+
+
+def test_harbor_lines_in_forms_seen_in_the_wild() -> None:
+    from regwatch.parsing.harbor import HarborParser
+
+    # a failed basic auth whose comma the poster's masking removed still names the user
+    fail = parse('2025-09-05T16:14:46Z [ERROR] [/server/middleware/security/basic_auth.go:72][client IP="10.7.3.12" '
+                 'user agent="docker/19.03.11"]: failed to authenticate user:USER error:Failed to authenticate user')
+    assert isinstance(fail, Event) and fail.user == "USER" and fail.client_ip == "10.7.3.12", fail
+    # registryctl's own access log under rsyslog is Harbor's noise, not a continuation
+    hp = HarborParser()
+    out = hp.parse(RawLine("t", "t", 'Jun 24 17:39:35 172.30.0.1 registryctl[1350]: 127.0.0.1 - - '
+                           '[24/Jun/2020:09:39:35 +0000] "GET /api/health HTTP/1.1" 200 9', "fp", 0))
+    assert isinstance(out, Dropped) and out.kind == "harbor_log", out
+    # garbage-collect's mark line with a space before the colon
+    gc = parse("myimage : marking blob sha256:6df02cd4a5e421225aa96cf1be299a9f0e3d22154376442e7505f42b7d38149f")
+    assert not (isinstance(gc, Dropped) and gc.reason is DropReason.UNPARSABLE), gc
