@@ -10,6 +10,7 @@ scanners). The registry writes it through Go's standard logger, not logrus.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -80,7 +81,7 @@ _HARBOR_ENTRY = re.compile(
 _USAGE = re.compile(
     r"^(?:configuration error: |Usage:\s*\Z|Flags:\s*\Z|Global Flags:\s*\Z|Available Commands:\s*\Z|"
     r"Aliases:\s*\Z|Examples:\s*\Z|Use \"[\w\- ]+ \[command\] --help\"|"
-    r"\s+-\w, --[\w\-]+(?:=\S*)?[: ] |\s+--[\w\-]+(?:=\S*)?[: ] |\s+[\w\-]+ (?:\[?<?[\w\-]+>?\]? ?)*\[flags\]\s*\Z)"
+    r"\s+-\w, --[\w\-]+(?:=\S*)?[: ] |\s+--[\w\-]+(?:=\S*)?[: ] |\s+[\w\-]+(?: \S+)* \[flags\]\s*\Z)"
 )
 # another program's JSON log record (clair: {"Event":...,"Level":"fatal",...}; zap, bunyan)
 _JSON_LEVELED = re.compile(r'^\{.*"(?:level|Level|severity|lvl|loglevel)"\s*:\s*"?[A-Za-z]')
@@ -92,7 +93,9 @@ _GC_OUTPUT = re.compile(
 STACK = re.compile(
     r"^(?:\t| +(?:/|[\w\-]+(?:\.[\w\-]+)+/)[\w.\-/@]+\.go:\d+(?: \+0x[0-9a-f]+)?\s*\Z|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
     r"\[recovered\]|runtime/debug\.Stack|"
-    r"[\w.\-/]+(?:\.\(\*?[\w.\[\], ]+\))?\.[\w.\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
+    # a function line: "pkg/path.(*T).Method(args)", "main.main()"; written so that no
+    # line costs more than linear time (a split at every dot was quadratic)
+    r"(?=[\w.\-/\[\]]*\.)[\w.\-/\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
 )
 
 
@@ -115,6 +118,14 @@ _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 
 # a log shipper beside the registry (fluent-bit): "[2018/10/31 19:24:43] [ info] [engine] ..."
 _FLUENT = re.compile(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[ ?(?:trace|debug|info|warn|error)\] ")
+
+
+def _json_object(text: str) -> bool:
+    """A whole JSON object (a cut or broken record stays unrecognized)."""
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def known(text: str) -> bool:
@@ -198,7 +209,7 @@ def classify(
         return noise(line, NoiseKind.GO_LOG.value, "go log with a prefix")
     if c0 in "IWEF" and _KLOG.match(text):
         return noise(line, NoiseKind.OTHER_PROGRAM.value, "klog line of another program")
-    if c0 == "{" and _JSON_LEVELED.match(text):
+    if c0 == "{" and _JSON_LEVELED.match(text) and _json_object(text):
         return noise(line, NoiseKind.OTHER_PROGRAM.value, "another program's JSON record")
     if c0 == "[":
         if _REDIS.match(text):

@@ -453,3 +453,40 @@ def test_cli_many_bad_files_give_bounded_messages(tmp_path: Path) -> None:
         "regwatch: warning: 5 more kind(s) of bad input in 5 file(s); "
         "`regwatch dropped` lists every dropped line with its file and line"
     )
+
+
+# lines up to the 1 MiB limit are parsed: no pattern may cost more than linear time on
+# them (a stack-frame pattern that split at every dot took 130 s on a 400 KB "a.a.a..."
+# line before it was rewritten). Each head is a form the auto parser dispatches on.
+_HEADS = [
+    "", "        ", "\t", 'time="2024-01-01T00:00:00Z" level=info msg="', 'time="2024-01-01T00:00:00Z" level=info msg=x ',
+    "Mar  5 11:00:08 host core[1]: ", "Mar  5 11:00:08 host registry[1]: ", "Mar  5 11:00:08 host proxy[1]: ",
+    "2024-01-01T00:00:00Z [INFO] [/a.go:1]: ", "2024-01-01T00:00:00.123456789Z ", '{"level":"x",',
+    '1.2.3.4 - - [05/Mar/2024:11:00:10 +0000] "GET /', "2024/01/01 00:00:00 ", "redis: ", "find: '/", "  -a, --",
+    "2024-01-01T00:00:00.1Z stdout F ", '{"log":"',
+]
+_ATOMS = [
+    "a.", "a(", "a)", '"', '\\"', "=", " k=v", " k=", "[", "]", ":", "/", "%2", "#0", " ", "\t", "a ", "- ", "0x",
+    "{", "}", ",", 'a="', "\\", ".go:1 ", "(a)", "[a]", "a.(", "1.", "1:", "a-", "@", "|", "*", "x://", "eyJ",
+    "pass=", "GET /", ' HTTP/1.1"', "#033[", "Z ", "00:",
+]
+
+
+def test_no_long_line_hangs_the_parser() -> None:
+    import time
+
+    from regwatch.config import Config
+    from regwatch.events import RawLine
+    from regwatch.formats import make_parser
+
+    parser = make_parser("auto", Config())
+    slow = []
+    for head in _HEADS:
+        for atom in _ATOMS:
+            text = head + atom * (60_000 // len(atom))
+            t0 = time.perf_counter()
+            parser.parse(RawLine("x", "x", text, "fp", 0))
+            took = time.perf_counter() - t0
+            if took > 1.0:  # linear work on 60 KB is milliseconds; quadratic is seconds
+                slow.append((head, atom, round(took, 2)))
+    assert not slow, slow

@@ -103,3 +103,8 @@ def test_harbor_lines_in_forms_seen_in_the_wild() -> None:
     # garbage-collect's mark line with a space before the colon
     gc = parse("myimage : marking blob sha256:6df02cd4a5e421225aa96cf1be299a9f0e3d22154376442e7505f42b7d38149f")
     assert not (isinstance(gc, Dropped) and gc.reason is DropReason.UNPARSABLE), gc
+
+
+def test_a_cut_json_record_stays_unrecognized() -> None:
+    out = parse('{"Event":"pgsql: could not open database","Level":"fatal","Location":"main.go:9')
+    assert isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE, out
