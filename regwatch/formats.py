@@ -98,9 +98,13 @@ class AutoParser:
                 if not whole.text.strip():
                     return drop(inner, DropReason.BLANK)
                 out = self._inner(inner, whole.time)
-                if u.wrapper == "docker_ts" and isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE:
-                    # the time may be the line's own (another program's "<RFC 3339> WARN ..."):
-                    # a guessed envelope that leaves nothing recognizable is undone
+                if (
+                    u.wrapper == "docker_ts" and isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE
+                    and not _DOCKER_TIME.match(text)
+                ):
+                    # a time not in docker's own layout may be the line's own (another
+                    # program's "<RFC 3339> WARN ..."): a guessed envelope that leaves
+                    # nothing recognizable is undone
                     again = self._inner(line, None)
                     if not (isinstance(again, Dropped) and again.reason is DropReason.UNPARSABLE):
                         self.wrappers[u.wrapper] -= 1

@@ -649,7 +649,9 @@ class _BlockRun:
 
         prev = -2
         texts, offsets, ends = _line_columns(block, len(slow_idx))
-        # the block parser's lines are records too: a headless line after one continues it
+        # the block parser's lines are registry records, which end on their own line:
+        # the per-line parser hears of them, so that no headless line after one is taken
+        # for its continuation
         saw_record = getattr(self.parser, "saw_record", None)
         last_slow = -1  # the previous per-line index of this block (-1: none yet)
         for i in slow_idx:
