@@ -156,7 +156,7 @@ _MONTHS = {
 
 _PREFIX = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d) "
-    r"(?P<host>[^\s\[]\S*) (?:(?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?|"
+    r"(?P<host>[^\s\[]\S*|) (?:(?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[(?P<pid>\d+)\])?: ?|"
     r"(?P<cid>[0-9a-f]{12}(?:[0-9a-f]{52})?) )(?P<body>.*)\Z",
     re.DOTALL,
 )

@@ -93,6 +93,8 @@ _GC_OUTPUT = re.compile(
 STACK = re.compile(
     r"^(?:\t| +(?:/|[\w\-]+(?:\.[\w\-]+)+/)[\w.\-/@]+\.go:\d+(?: \+0x[0-9a-f]+)?\s*\Z|    at |goroutine \d+ \[|panic(?:: |\()|created by |\[signal |exit status \d|"
     r"\[recovered\]|runtime/debug\.Stack|"
+    # Harbor's errors package prints its stack one "file:line, function" per line
+    r"/[\w.\-/@]+\.go:\d+, [\w.\-/@()*\[\]]+\s*\Z|"
     # a function line: "pkg/path.(*T).Method(args)", "main.main()"; written so that no
     # line costs more than linear time (a split at every dot was quadratic)
     r"(?=[\w.\-/\[\]]*\.)[\w.\-/\[\]]+\(.*\)(?: \+0x[0-9a-f]+)?\s*\Z)"
@@ -113,6 +115,17 @@ _LEVELED_BARE = re.compile(
     r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
     r"(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
 )
+# go-kit's and the Prometheus ecosystem's logfmt: "level=error ts=2020-05-25T07:43:23.053Z
+# caller=file.go:23 msg=..." (or ts first); a community exporter beside Harbor
+_LOGFMT = re.compile(
+    r"^(?:level=[a-z]+ (?:ts|t|time)=\S+ |(?:ts|t)=\S+ level=[a-z]+ )(?:caller=\S+ )?"
+)
+# MySQL and MariaDB error log (Harbor 1.x's database and migrator): "2018-01-07 19:59:18
+# 139852769384384 [Note] InnoDB: ...", MySQL 5.7 "2018-01-07T19:59:18.123456Z 0 [Note] ..."
+_MYSQL = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)? +\d+ "
+    r"\[(?:Note|Warning|ERROR|System|Info)\] "
+)
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 
 
@@ -132,7 +145,7 @@ def known(text: str) -> bool:
     """Whether ``text`` is one of the timed forms of this module (cheap)."""
     return bool(
         _ZAP.match(text) or _GOLOG.match(text) or _NGINX_ERROR.match(text) or _POSTGRES.match(text)
-        or _LEVELED_BARE.match(text)
+        or _LEVELED_BARE.match(text) or _MYSQL.match(text)
     )
 
 
@@ -192,6 +205,8 @@ def classify(
             return noise(line, NoiseKind.GO_LOG.value, "go log")
         if _POSTGRES.match(text):
             return noise(line, NoiseKind.DATABASE.value, "postgresql")
+        if _MYSQL.match(text):
+            return noise(line, NoiseKind.DATABASE.value, "mysql")
         if _REDIS.match(text):
             return noise(line, NoiseKind.REDIS.value, "redis")
         if _NGINX_START.match(text):
@@ -207,6 +222,8 @@ def classify(
         return None
     if c0.islower() and _GOLOG_PREFIXED.match(text):
         return noise(line, NoiseKind.GO_LOG.value, "go log with a prefix")
+    if c0 in "lt" and _LOGFMT.match(text):
+        return noise(line, NoiseKind.OTHER_PROGRAM.value, "logfmt line of another program")
     if c0 in "IWEF" and _KLOG.match(text):
         return noise(line, NoiseKind.OTHER_PROGRAM.value, "klog line of another program")
     if c0 == "{" and _JSON_LEVELED.match(text) and _json_object(text):

@@ -51,6 +51,15 @@ def parse(text: str) -> Event | Dropped:
         # another program's JSON record (clair)
         ('{"Event":"pgsql: could not open database","Level":"fatal","Location":"main.go:97","Time":"2019-01-09"}',
          "other_program"),
+        # go-kit logfmt of a community exporter, MySQL/MariaDB of Harbor 1.x's database
+        ('level=error ts=2020-05-25T07:43:23.059Z caller=harbor_exporter.go:109 msg="Error handling request"',
+         "other_program"),
+        ("ts=2020-05-25T07:43:23.059Z level=info msg=started", "other_program"),
+        ("2018-01-07 19:59:18 139852769384384 [Note] InnoDB: Uses event mutexes", "database"),
+        ("2018-01-07T19:59:18.123456Z 0 [Warning] TIMESTAMP with implicit DEFAULT value is deprecated", "database"),
+        # Harbor's errors package: its stack one "file:line, function" per line
+        ("/harbor/src/pkg/scan/report/manager.go:153, github.com/goharbor/harbor/src/pkg/scan/report.(*basicManager).Delete",
+         "stack_trace"),
         # zap's console line with its tabs turned into spaces: its time is no docker envelope
         ('2020-10-07T16:29:18.041Z        WARN    [858] Request served    {"path": "/x", "status": 404}',
          "other_program"),
@@ -72,6 +81,8 @@ def test_known_lines_of_other_programs_are_noise_by_kind(text: str, kind: str) -
         "redis: the cache is cold",  # a prefix, but no Go log time after it
         "github.com/goharbor/harbor/src/core/main.go is where it starts",  # a path, not a frame
         "Usage: see the manual",
+        "level=error is what it said",  # logfmt needs its time key
+        "2018-01-07 19:59:18 [Note] no thread id",
         '{"path": "/x", "status": 404}',  # JSON, but no level: no log record
     ],
 )
@@ -108,3 +119,9 @@ def test_harbor_lines_in_forms_seen_in_the_wild() -> None:
 def test_a_cut_json_record_stays_unrecognized() -> None:
     out = parse('{"Event":"pgsql: could not open database","Level":"fatal","Location":"main.go:9')
     assert isinstance(out, Dropped) and out.reason is DropReason.UNPARSABLE, out
+
+
+def test_a_syslog_line_with_an_empty_host_is_read() -> None:
+    out = parse("Dec  5 00:03:00  jobservice[13934]: 2021-12-05T00:03:00Z [INFO] "
+                "[/jobservice/job/impl/gc/garbage_collection.go:273]: delete manifest from storage: sha256:abc")
+    assert isinstance(out, Dropped) and out.reason is DropReason.NOISE and out.kind == "job_log", out
