@@ -107,3 +107,16 @@ def test_headless_lines_and_lookalikes() -> None:
                  'xxx.xx.xx.xx- "GET /v2/ HTTP/1.1" 401 87', "", "   ", "E0821 07:24:33.260123 1 x.go:1] y",
                  "1:M 01 May 2024 10:11:12.123 * Ready"):
         assert not headless(text), text
+
+
+def test_a_request_line_after_bare_logger_lines_is_not_a_continuation() -> None:
+    from regwatch.config import Config
+    from regwatch.events import Dropped, DropReason, RawLine
+    from regwatch.formats import make_parser
+
+    p = make_parser(None, Config())
+    p.parse(RawLine("t", "t", "2024-03-05T11:00:08Z [INFO] [/core/main.go:1]: started", "fp", 0))
+    tail = p.parse(RawLine("t", "t", "the second line of that message", "fp", 60))
+    assert isinstance(tail, Dropped) and tail.kind == "continuation", tail
+    masked = p.parse(RawLine("t", "t", 'xxx.xx.xx.xx- "GET /v2/ HTTP/1.1" 401 87 "-" "docker/18.09.7"', "fp", 100))
+    assert isinstance(masked, Dropped) and masked.reason is DropReason.UNPARSABLE, masked
