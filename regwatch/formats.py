@@ -116,6 +116,8 @@ class AutoParser:
         text = line.text
         self._closed = False
         if self.harbor is not None and _syslog_like(text):
+            # rsyslog writes one record per physical line, each with its prefix
+            self._closed = True
             return self.harbor.parse(line)
         dist = self.distribution
         if line.problem is None:

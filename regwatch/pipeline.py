@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -30,6 +31,7 @@ from regwatch.events import Dropped, DropReason, Event, IngestStats, NoiseKind, 
 from regwatch.formats import host_calibration, make_parser
 from regwatch.parsing import columnar, others
 from regwatch.parsing.base import Parser
+from regwatch.parsing.harbor import SyslogBlock, strip_syslog_block
 from regwatch.parsing.wrappers import strip_block
 from regwatch.quarantine import Quarantine
 from regwatch.redact import redact
@@ -45,6 +47,8 @@ PROVISIONAL = "provisional"
 MAX_PROVISIONAL = 50_000
 # constant columns of fast-path rows, repeated in C rather than built as Python lists
 _DISTRIBUTION = arrowkit.string_scalar("distribution")
+_HARBOR = arrowkit.string_scalar("harbor")
+_NONE = arrowkit.string_scalar("none")
 _REGISTRY = arrowkit.string_scalar("registry")
 _ONE = arrowkit.int64_scalar(1)
 _NOISE = arrowkit.string_scalar("noise")
@@ -436,6 +440,11 @@ class _BlockRun:
         return None
 
     @property
+    def _harbor(self) -> Any:
+        """The auto parser's Harbor parser (None for any other parser)."""
+        return getattr(self.parser, "harbor", None) if getattr(self.parser, "name", "") == "auto" else None
+
+    @property
     def parse_con(self) -> duckdb.DuckDBPyConnection:
         # the parse stage has its own connection: it may run beside the correlation
         if self._parse_con is None:
@@ -452,6 +461,7 @@ class _BlockRun:
         n = len(block)
         self.seq += n
         fast_obs = None
+        syslog: SyslogBlock | None = None
         # a block of CRI or docker --timestamps lines sheds the envelope in one pass, so
         # the block parser reads the registry's own lines (Kubernetes, docker logs)
         inner, wrapped, form = block.arrow, None, ""
@@ -460,6 +470,11 @@ class _BlockRun:
             inner, wrapped, form = strip_block(block.arrow, block.texts[0])
             if form == "docker_json" and not self.native:  # the DuckDB path takes no nulls
                 inner, wrapped, form = block.arrow, None, ""
+            if not form and self.native and block.problems is None and self._harbor is not None:
+                # Harbor's rsyslog files: the registry's lines are read by the block parser
+                syslog = strip_syslog_block(block.arrow, block.texts[0])
+                if syslog is not None:
+                    inner, form = syslog.bodies, "syslog"
         if self.use_fast and n and self.native:
             # the native parser: the whole block, problem lines given as nulls (it leaves
             # them, and anything else it is unsure of, to the per-line parser)
@@ -509,11 +524,13 @@ class _BlockRun:
                     stats.wrappers[form] = stats.wrappers.get(form, 0) + taken
             keep = fast_obs.filter(pa.compute.not_equal(fast_obs["kind"], _NOISE))
             if keep.num_rows:
-                obs_parts.append(self._fast_to_obs(keep, block, seq0, inner))
-        slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops)
+                obs_parts.append(self._fast_to_obs(keep, block, seq0, inner, syslog))
+        slow_events = self._slow(block, seq0, slow_idx, fast_obs, stats, drops, syslog)
         if slow_events:
             obs_parts.append(events_to_obs(slow_events))
         obs = pa.concat_tables(obs_parts) if obs_parts else _empty_obs()
+        if syslog is not None:
+            inner = block.arrow  # a record's raw line is the whole syslog line
         lines = inner if inner is not None else arrowkit.strings(list(block.texts))
         recs, other = self.folder.run(obs, lines, block.offsets, seq0, last_seq=self.seq, final=False)
         # a folded block waits in the queue with its records only (up to AHEAD of them)
@@ -540,10 +557,26 @@ class _BlockRun:
             if t.num_rows:
                 self.writer.add_table(t)
 
-    def _fast_to_obs(self, fo: pa.Table, block: Block, seq0: int, inner: pa.StringArray | None) -> pa.Table:
-        offs = np.asarray(block.offsets, dtype=np.int64)[arrowkit.int64_numpy(fo["seq"]) - seq0]
+    def _fast_to_obs(
+        self, fo: pa.Table, block: Block, seq0: int, inner: pa.StringArray | None, syslog: SyslogBlock | None = None
+    ) -> pa.Table:
+        rows = arrowkit.int64_numpy(fo["seq"]) - seq0
+        offs = np.asarray(block.offsets, dtype=np.int64)[rows]
         nrows = fo.num_rows
         tally = fo["tally"]
+        auth = fo["auth"]
+        source, host = pa.repeat(_DISTRIBUTION, nrows), pa.nulls(nrows, pa.string())
+        if syslog is not None:
+            # as HarborParser._registry: source harbor, the prefix's host, and behind
+            # Harbor's own tags the proxy counts the request (count_from "proxy")
+            idx = rows.tolist()
+            source = pa.repeat(_HARBOR, nrows)
+            host = arrowkit.strings([syslog.host[k] for k in idx])
+            if self._harbor is not None and self._harbor.count_from == "proxy":
+                behind = pa.compute.equal(arrowkit.int64s([int(syslog.harbor[k]) for k in idx]), _ONE)
+                tally = pa.compute.if_else(behind, _NONE, tally.cast(pa.string()))
+                auth = pa.compute.if_else(behind, _NONE, auth.cast(pa.string()))
+            inner = None  # raw is the whole line
         # bytes_w is already the event's bytes (a completed upload: the size its _state gives)
         nbytes = fo["bytes_w"]
         cols = {
@@ -554,12 +587,12 @@ class _BlockRun:
             "raw_seq": fo["seq"],
             "id": pa.nulls(nrows, pa.string()),
             "timestamp": fo["timestamp"].cast(pa.timestamp("us", tz="UTC")),
-            "source": pa.repeat(_DISTRIBUTION, nrows),
+            "source": source,
             "component": pa.repeat(_REGISTRY, nrows),
             "action": fo["action"],
             "outcome": fo["outcome"],
             "tally": tally,
-            "auth": fo["auth"],
+            "auth": auth,
             "repository": fo["repository"],
             "reference": fo["reference"],
             "digest": fo["digest"],
@@ -575,7 +608,7 @@ class _BlockRun:
             "error_code": fo["error_code"],
             "level": fo["level"].cast(pa.string()),
             "message": fo["message"].cast(pa.string()),
-            "host": pa.nulls(nrows, pa.string()),
+            "host": host,
             "repeat": pa.repeat(_ONE, nrows),
             "raw": self._hinted_raw(fo, block, seq0, inner),
             "log_file": pa.repeat(arrowkit.string_scalar(self.info.path), nrows),
@@ -606,6 +639,7 @@ class _BlockRun:
         fast_obs: pa.Table | None,
         stats: IngestStats,
         drops: list[Dropped],
+        syslog: SyslogBlock | None = None,
     ) -> list[tuple[int, Event]]:
         """The per-line parser over the lines the fast path left, with record joining."""
         info = self.info
@@ -616,6 +650,32 @@ class _BlockRun:
         # so noise rows do not move it, and a later event moves it back as well as forward)
         fast_seq = fast_us = None
         dist = getattr(self.parser, "distribution", self.parser)
+        # the registry lines the block parser took from a syslog block teach the Harbor
+        # parser what reading them would have (the year, the host's offset): replayed in
+        # line order before each per-line line, and the rest at the block's end
+        replay: list[tuple[int, tuple[int, int, int, int, int], datetime | None]] = []
+        harbor = self._harbor
+        if syslog is not None and fast_obs is not None and fast_obs.num_rows and harbor is not None:
+            seqs_l = fast_obs["seq"].to_pylist()
+            kinds_l = fast_obs["kind"].cast(pa.string()).to_pylist()
+            # times as epoch micros (a timestamp column's to_pylist would import pandas)
+            us = pa.compute.cast(fast_obs["timestamp"], pa.int64())
+            has_l = pa.compute.is_valid(us).to_pylist()
+            us_l = arrowkit.int64_numpy(pa.compute.fill_null(us, arrowkit.int64_scalar(0))).tolist()
+            for q, k, h, u in sorted(zip(seqs_l, kinds_l, has_l, us_l), key=lambda r: r[0]):
+                pre = syslog.prefix[q - seq0]
+                if pre is not None:
+                    t = arrowkit.EPOCH + timedelta(microseconds=u) if h and k != "noise" else None
+                    replay.append((q, pre, t))
+            fast_obs = None  # they are Harbor's lines: the Distribution parser's clock is not theirs
+        r_at = 0
+
+        def replay_to(q: int) -> None:
+            nonlocal r_at
+            while r_at < len(replay) and replay[r_at][0] < q:
+                harbor.saw_block_line(replay[r_at][1], replay[r_at][2])
+                r_at += 1
+
         if fast_obs is not None and fast_obs.num_rows:
             ts = fast_obs["timestamp"]
             has = pa.compute.and_(pa.compute.is_valid(ts), pa.compute.not_equal(fast_obs["kind"], _NOISE))
@@ -661,6 +721,11 @@ class _BlockRun:
                     pending = None
                 saw_record()
             last_slow = i
+            if replay:
+                if pending is not None and replay_to_needed(replay, r_at, seq0 + i):
+                    emit(pending[0], pending[1])
+                    pending = None
+                replay_to(seq0 + i)
             problem = block.problems[i] if block.problems is not None else None
             text = texts[i]
             line = RawLine(info.path, info.path, text, info.fingerprint, offsets[i], ends[i], problem)
@@ -681,12 +746,19 @@ class _BlockRun:
             prev = i
         if pending is not None:
             emit(pending[0], pending[1])
+        if replay:
+            replay_to(1 << 62)
         if len(block):
             self.tail_fast = not slow_idx or slow_idx[-1] != len(block) - 1
         # the next block starts from the block's last event, fast or not
         if fast_seq is not None and fast_us is not None and len(fast_seq) and fast_seq[-1] > last_event and hasattr(dist, "last_ts"):
             dist.last_ts = arrowkit.EPOCH + timedelta(microseconds=int(fast_us[-1]))
         return out
+
+
+def replay_to_needed(replay: list, at: int, q: int) -> bool:
+    """Whether replayed lines lie before seq ``q`` (a held record must be read first)."""
+    return at < len(replay) and replay[at][0] < q
 
 
 def _line_columns(block: Block, wanted: int) -> tuple[Sequence[str], Sequence[int], Sequence[int]]:

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
@@ -455,6 +455,15 @@ class HarborParser:
         if ref is not None and self.ref is None:
             self.ref = ref
 
+    def saw_block_line(self, prefix: tuple[int, int, int, int, int], ts: datetime | None) -> None:
+        """What reading a registry line under a syslog prefix teaches the parser, for a
+        line the block parser took: the year of its prefix month, and with an event's
+        body time ``ts``, the year and the host's offset (as :meth:`_registry` does)."""
+        self._cur_prefix = prefix  # as _parse leaves it for the lines that follow
+        self._year_for(prefix[0])
+        if ts is not None:
+            self._saw_body_time(ts)
+
     def parse_inner(self, line: RawLine, text: str, wrapper_ts: datetime | None) -> Event | Dropped:
         """A line already taken out of a runtime envelope whose time is ``wrapper_ts``."""
         try:
@@ -462,6 +471,9 @@ class HarborParser:
                 _PREFIX.match(text) if text[0].isupper() else _PREFIX_ISO.match(text)
             ):
                 return self._parse(line if line.text == text else with_text(line, text))
+            # a line without a prefix: a body time it holds is not to be set against the
+            # prefix of the line before (that taught a wrong host offset)
+            self._cur_prefix = None
             return self._bare(line if line.text == text else with_text(line, text), text, prefix_dt=wrapper_ts)
         except Exception as exc:  # noqa: BLE001 - a parser must never raise on input
             return drop(line, DropReason.UNPARSABLE, f"{type(exc).__name__}")
@@ -704,6 +716,8 @@ class HarborParser:
                 if _STACK.match(body):
                     return noise(ctx.line, NoiseKind.STACK_TRACE.value, "stack trace")
                 return noise(ctx.line, NoiseKind.REGISTRY_APP.value, "unstructured registry output")
+            if out.reason is DropReason.NOISE and out.kind is None:
+                return replace(out, kind=NoiseKind.REGISTRY_APP.value)  # as the block parser counts it
             return out
         self._saw_body_time(out.timestamp)
         changes: dict[str, Any] = {"raw": _redact(ctx.line.text)}
@@ -1189,3 +1203,71 @@ def _harbor_api(method: str, path: str) -> tuple[Action, str | None, str | None]
     if m is not None and "/" in m.group("repo"):
         return Action.DELETE, unquote(m.group("repo")), None
     return Action.OTHER, None, None
+
+
+# --- the block parser's share of Harbor's rsyslog files ------------------------------
+# A registry line under the syslog prefix is a Distribution line: the block parser reads
+# its body like a bare one. Only the plain case is taken (a month name, a host, a tag, the
+# body a logrus or JSON record or an access line, no octal escape, no CR): everything
+# else stays per line.
+_MONTH_ALT = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_BLOCK_PREFIX = r"^(?:" + _MONTH_ALT + r") {1,2}\d{1,2} \d\d:\d\d:\d\d [^\s\[]\S* [A-Za-z0-9][\w.\-/]*(?:\[\d+\])?: ?"
+_BLOCK_FIELDS = (
+    r"^(?P<mon>" + _MONTH_ALT + r") {1,2}(?P<day>\d{1,2}) (?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d) "
+    r"(?P<host>[^\s\[]\S*) (?P<tag>[A-Za-z0-9][\w.\-/]*)(?:\[\d+\])?: ?(?:time=\"|\{\"|\S+ \S+ \S+ \[\d)"
+)
+_BLOCK_ODD = r"#[0-3][0-7][0-7]|\r"
+
+
+@dataclass(frozen=True)
+class SyslogBlock:
+    """The registry lines of a block of rsyslog lines, for the block parser."""
+
+    bodies: Any  # pa.StringArray: the body of each registry line, empty for every other line
+    taken: Any  # np.ndarray[bool]: the lines with a body
+    host: list[str | None]  # per line
+    harbor: list[bool]  # per line: the tag is Harbor's (its proxy counts, not the registry)
+    prefix: list[tuple[int, int, int, int, int] | None]  # per line: month, day, hh, mm, ss
+
+
+def strip_syslog_block(texts: Any, first: str) -> SyslogBlock | None:
+    """The bodies of the registry-tagged lines of a block (an Arrow string array without
+    nulls) whose first line has a traditional syslog prefix, or None when it has none or
+    no line is taken. One vectorised pass (RE2 in Arrow) and a dict lookup per tag."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from regwatch import arrowkit  # pa.array would import pandas to check its argument
+
+    if len(first) < 16 or not first[0].isupper() or _PREFIX.match(first) is None:
+        return None
+    fields = pc.extract_regex(texts, pattern=_BLOCK_FIELDS)
+    ok = pc.is_valid(fields)
+    tags = pc.struct_field(fields, "tag")
+    registry_tags = [t for t in pc.unique(tags.drop_null()).to_pylist() if component_of(t) == "registry"]
+    if not registry_tags:
+        return None
+    ok = pc.and_(ok, pc.is_in(tags, value_set=arrowkit.strings(registry_tags)))
+    ok = pc.and_(ok, pc.invert(pc.match_substring_regex(texts, pattern=_BLOCK_ODD)))
+    taken = arrowkit.int64_numpy(pc.cast(ok, pa.int64())).astype(bool)
+    if not taken.any():
+        return None
+    stripped = pc.replace_substring_regex(texts, pattern=_BLOCK_PREFIX, replacement="", max_replacements=1)
+    # an empty value, not a null: the native parser reads the data, not the validity, and
+    # leaves an empty line to the per-line parser (as it does the problem lines)
+    bodies = pc.if_else(ok, stripped, arrowkit.string_scalar(""))
+    n = len(texts)
+    host: list[str | None] = [None] * n
+    harbor: list[bool] = [False] * n
+    prefix: list[tuple[int, int, int, int, int] | None] = [None] * n
+    idx = np.flatnonzero(taken).tolist()
+    sub = fields.take(arrowkit.int64s(idx))
+    cols = {k: pc.struct_field(sub, k).to_pylist() for k in ("mon", "day", "hh", "mm", "ss", "host", "tag")}
+    for j, i in enumerate(idx):
+        tag = cols["tag"][j]
+        low = tag.lower()
+        host[i] = cols["host"][j]
+        harbor[i] = low in _TAGS or "harbor" in low
+        prefix[i] = (_MONTHS[cols["mon"][j]], int(cols["day"][j]), int(cols["hh"][j]), int(cols["mm"][j]), int(cols["ss"][j]))
+    return SyslogBlock(bodies, taken, host, harbor, prefix)

@@ -682,3 +682,16 @@ def test_broken_array_resyncs_on_the_next_record(tmp_path: Path) -> None:
     out = _events(f)
     assert sum(isinstance(e, Event) for e in out) == 2
     assert any(isinstance(e, Dropped) and e.reason is DropReason.UNPARSABLE for e in out)
+
+
+def test_a_line_without_a_prefix_teaches_no_host_offset() -> None:
+    # a bare logger line's body time is not to be set against the prefix of the syslog
+    # line before it: they are different moments (it taught +11:00 here)
+    p = HarborParser()
+    p.parse(raw('Mar  5 19:00:02 172.18.0.1 proxy[1]: 1.2.3.4 - "GET /v2/ HTTP/1.1" 401 87 "-" "x" 0.001 0.001 .'))
+    assert p.offset is None
+    p.parse_inner(raw("2024-03-05T08:00:02Z [INFO] [/core/main.go:1]: hi"), "2024-03-05T08:00:02Z [INFO] [/core/main.go:1]: hi", None)
+    assert p.offset is None
+    # a logger line under the prefix does teach it
+    p.parse(raw("Mar  5 19:00:03 172.18.0.1 core[2]: 2024-03-05T10:00:03Z [INFO] [/core/main.go:1]: hi"))
+    assert p.offset == timedelta(hours=9)
