@@ -569,11 +569,11 @@ class _BlockRun:
         if syslog is not None:
             # as HarborParser._registry: source harbor, the prefix's host, and behind
             # Harbor's own tags the proxy counts the request (count_from "proxy")
-            idx = rows.tolist()
+            take = arrowkit.int64s(rows)
             source = pa.repeat(_HARBOR, nrows)
-            host = arrowkit.strings([syslog.host[k] for k in idx])
+            host = syslog.host.take(take)
             if self._harbor is not None and self._harbor.count_from == "proxy":
-                behind = pa.compute.equal(arrowkit.int64s([int(syslog.harbor[k]) for k in idx]), _ONE)
+                behind = syslog.harbor.take(take)
                 tally = pa.compute.if_else(behind, _NONE, tally.cast(pa.string()))
                 auth = pa.compute.if_else(behind, _NONE, auth.cast(pa.string()))
             inner = None  # raw is the whole line
@@ -662,7 +662,10 @@ class _BlockRun:
             us = pa.compute.cast(fast_obs["timestamp"], pa.int64())
             has_l = pa.compute.is_valid(us).to_pylist()
             us_l = arrowkit.int64_numpy(pa.compute.fill_null(us, arrowkit.int64_scalar(0))).tolist()
-            for q, k, h, u in sorted(zip(seqs_l, kinds_l, has_l, us_l), key=lambda r: r[0]):
+            rows_l = zip(seqs_l, kinds_l, has_l, us_l)
+            if any(b < a for a, b in zip(seqs_l, seqs_l[1:])):
+                rows_l = sorted(rows_l, key=lambda r: r[0])  # type: ignore[assignment]
+            for q, k, h, u in rows_l:
                 pre = syslog.prefix[q - seq0]
                 if pre is not None:
                     t = arrowkit.EPOCH + timedelta(microseconds=u) if h and k != "noise" else None
@@ -672,9 +675,15 @@ class _BlockRun:
 
         def replay_to(q: int) -> None:
             nonlocal r_at
-            while r_at < len(replay) and replay[r_at][0] < q:
-                harbor.saw_block_line(replay[r_at][1], replay[r_at][2])
-                r_at += 1
+            end = r_at
+            while end < len(replay) and replay[end][0] < q:
+                end += 1
+            for k in range(r_at, end):
+                _, pre, ts = replay[k]
+                if k + 1 < end and ts is not None and replay[k + 1][2] is not None and harbor.quiet_at(pre, replay[k + 1][1]):
+                    continue  # the next record's body time sets all this one would
+                harbor.saw_block_line(pre, ts)
+            r_at = end
 
         if fast_obs is not None and fast_obs.num_rows:
             ts = fast_obs["timestamp"]

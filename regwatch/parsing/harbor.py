@@ -464,6 +464,16 @@ class HarborParser:
         if ts is not None:
             self._saw_body_time(ts)
 
+    def quiet_at(self, prefix: tuple[int, int, int, int, int], following: tuple[int, int, int, int, int]) -> bool:
+        """Whether a registry record at ``prefix`` with an event, followed by another such
+        record at ``following``, changes nothing the second does not set again: the year,
+        the offset (learned for this hour already) and the stream's first time are known,
+        and the rest (the last body time, the year and month) the second overwrites."""
+        return (
+            self.offset is not None and self.ref is not None and self._year is not None
+            and prefix[:3] == self._learned_at and following[:3] == self._learned_at
+        )
+
     def parse_inner(self, line: RawLine, text: str, wrapper_ts: datetime | None) -> Event | Dropped:
         """A line already taken out of a runtime envelope whose time is ``wrapper_ts``."""
         try:
@@ -1225,8 +1235,8 @@ class SyslogBlock:
 
     bodies: Any  # pa.StringArray: the body of each registry line, empty for every other line
     taken: Any  # np.ndarray[bool]: the lines with a body
-    host: list[str | None]  # per line
-    harbor: list[bool]  # per line: the tag is Harbor's (its proxy counts, not the registry)
+    host: Any  # pa.StringArray, per line (null where not taken)
+    harbor: Any  # pa.BooleanArray, per line: the tag is Harbor's (its proxy counts, not the registry)
     prefix: list[tuple[int, int, int, int, int] | None]  # per line: month, day, hh, mm, ss
 
 
@@ -1242,6 +1252,10 @@ def strip_syslog_block(texts: Any, first: str) -> SyslogBlock | None:
 
     if len(first) < 16 or not first[0].isupper() or _PREFIX.match(first) is None:
         return None
+    # every tag that names the registry has the word (core's and the proxy's files skip
+    # the pattern pass)
+    if not pc.any(pc.match_substring(texts, pattern="registry")).as_py():
+        return None
     fields = pc.extract_regex(texts, pattern=_BLOCK_FIELDS)
     ok = pc.is_valid(fields)
     tags = pc.struct_field(fields, "tag")
@@ -1249,7 +1263,8 @@ def strip_syslog_block(texts: Any, first: str) -> SyslogBlock | None:
     if not registry_tags:
         return None
     ok = pc.and_(ok, pc.is_in(tags, value_set=arrowkit.strings(registry_tags)))
-    ok = pc.and_(ok, pc.invert(pc.match_substring_regex(texts, pattern=_BLOCK_ODD)))
+    if pc.any(pc.match_substring(texts, pattern="#")).as_py() or pc.any(pc.match_substring(texts, pattern="\r")).as_py():
+        ok = pc.and_(ok, pc.invert(pc.match_substring_regex(texts, pattern=_BLOCK_ODD)))
     taken = arrowkit.int64_numpy(pc.cast(ok, pa.int64())).astype(bool)
     if not taken.any():
         return None
@@ -1257,17 +1272,14 @@ def strip_syslog_block(texts: Any, first: str) -> SyslogBlock | None:
     # an empty value, not a null: the native parser reads the data, not the validity, and
     # leaves an empty line to the per-line parser (as it does the problem lines)
     bodies = pc.if_else(ok, stripped, arrowkit.string_scalar(""))
-    n = len(texts)
-    host: list[str | None] = [None] * n
-    harbor: list[bool] = [False] * n
-    prefix: list[tuple[int, int, int, int, int] | None] = [None] * n
+    prefix: list[tuple[int, int, int, int, int] | None] = [None] * len(texts)
     idx = np.flatnonzero(taken).tolist()
     sub = fields.take(arrowkit.int64s(idx))
-    cols = {k: pc.struct_field(sub, k).to_pylist() for k in ("mon", "day", "hh", "mm", "ss", "host", "tag")}
-    for j, i in enumerate(idx):
-        tag = cols["tag"][j]
-        low = tag.lower()
-        host[i] = cols["host"][j]
-        harbor[i] = low in _TAGS or "harbor" in low
-        prefix[i] = (_MONTHS[cols["mon"][j]], int(cols["day"][j]), int(cols["hh"][j]), int(cols["mm"][j]), int(cols["ss"][j]))
-    return SyslogBlock(bodies, taken, host, harbor, prefix)
+    # the numbers converted in Arrow, the tags judged once each
+    nums = [pc.cast(pc.struct_field(sub, k), pa.int64()).to_pylist() for k in ("day", "hh", "mm", "ss")]
+    months = [_MONTHS[m] for m in pc.struct_field(sub, "mon").to_pylist()]
+    for i, mon, day, hh, mm, ss in zip(idx, months, *nums):
+        prefix[i] = (mon, day, hh, mm, ss)
+    behind = [t for t in registry_tags if t.lower() in _TAGS or "harbor" in t.lower()]
+    harbor = pc.is_in(tags, value_set=arrowkit.strings(behind))
+    return SyslogBlock(bodies, taken, pc.struct_field(fields, "host"), harbor, prefix)

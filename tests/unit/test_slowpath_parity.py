@@ -137,5 +137,5 @@ def test_syslog_block_takes_only_plain_registry_lines() -> None:
     assert sb.taken.tolist() == [True, True, False, False, False, True, False]
     assert sb.bodies[0].as_py() == 'time="2026-01-01T00:00:00Z" level=info msg="x"'
     assert sb.bodies[2].as_py() == ""  # left to the per-line parser
-    assert sb.host[1] == "172.18.0.1" and sb.prefix[1] == (1, 1, 0, 0, 0) and sb.harbor[5]
+    assert sb.host[1].as_py() == "172.18.0.1" and sb.prefix[1] == (1, 1, 0, 0, 0) and sb.harbor[5].as_py()
     assert strip_syslog_block(pa.array(lines[2:3], pa.string()), lines[2]) is None  # no registry line
