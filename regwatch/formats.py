@@ -171,13 +171,12 @@ _HEAD = re.compile(
     r"(?:TRACE|DEBUG|DEBU|INFO|WARN|WARNING|ERROR|ERRO|FATAL|FATA|PANIC|PANI|CRIT)\b|[IWEF]\d{4} |"
     r"\d{1,3}(?:\.\d{1,3}){3}\b|[0-9a-fA-F]{0,4}:[0-9a-fA-F:]*:|\d+:[XCMS] )"
 )
-_REQUEST = re.compile(r'"(?:GET|HEAD|PUT|POST|PATCH|DELETE|OPTIONS) [^"]* HTTP/\d')
 MAX_CONTINUATION = 512  # headless lines taken as one record's continuation at most
 
 
 def headless(text: str) -> bool:
     """A non-blank line with no record head of its own, and no request in it."""
-    return bool(text.strip()) and _HEAD.match(text) is None and _REQUEST.search(text) is None
+    return bool(text.strip()) and _HEAD.match(text) is None and others.REQUEST_IN_LINE.search(text) is None
 
 
 def _syslog_like(text: str) -> bool:

@@ -181,7 +181,6 @@ _LOGGER = re.compile(
     re.DOTALL,
 )
 _FIELD = re.compile(r'([A-Za-z][\w ]*?)="([^"]*)"')
-_HAS_REQUEST = re.compile(r'"(?:GET|HEAD|PUT|POST|PATCH|DELETE|OPTIONS) [^"]* HTTP/\d')
 _OWN_ACCESS = re.compile(r'^\S+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:[^\]]*\] "')
 _LOOKS_LOGGER = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 _LEVELS = {
@@ -595,7 +594,7 @@ class HarborParser:
         )
         if other is not None:
             return other
-        if self._bare_logger and not _HAS_REQUEST.search(body):
+        if self._bare_logger and not others.REQUEST_IN_LINE.search(body):
             # a stream of bare Harbor logger lines: this is the next physical line of a
             # multi-line record (a message that contained a newline); a line with a
             # request in it is no message's tail, and stays unrecognized if nothing read it

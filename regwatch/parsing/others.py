@@ -105,16 +105,12 @@ STACK = re.compile(
 # (calico "2019-08-21 07:24:33.260 [INFO][41] ipsets.go 356: ...", "2024-05-01 10:11:12,345
 # WARN ...", klog "I0821 07:24:33.260123      41 file.go:356] ..."); tried after every form
 # of the registry and Harbor, so none of theirs ends here
-_LEVELED = re.compile(
-    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
-    r"\[?(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
-)
+_LEVEL_TIME = r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
+_LEVEL_WORD = r"(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
+_LEVELED = re.compile(_LEVEL_TIME + r"\[?" + _LEVEL_WORD)
 # the same with the level bare (zap's console encoder with its tabs turned to spaces); the
 # Harbor logger always brackets its level
-_LEVELED_BARE = re.compile(
-    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? +"
-    r"(?:INFO|WARN(?:ING)?|ERROR|ERRO|DEBUG|DEBU|FATAL|TRACE|NOTICE|CRIT(?:ICAL)?)\b"
-)
+_LEVELED_BARE = re.compile(_LEVEL_TIME + _LEVEL_WORD)
 # go-kit's and the Prometheus ecosystem's logfmt: "level=error ts=2020-05-25T07:43:23.053Z
 # caller=file.go:23 msg=..." (or ts first); a community exporter beside Harbor
 _LOGFMT = re.compile(
@@ -131,6 +127,11 @@ _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 
 # a log shipper beside the registry (fluent-bit): "[2018/10/31 19:24:43] [ info] [engine] ..."
 _FLUENT = re.compile(r"^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] \[ ?(?:trace|debug|info|warn|error)\] ")
+
+
+# a quoted HTTP request anywhere in a line: such a line is a request's record, never the
+# tail of another record's message
+REQUEST_IN_LINE = re.compile(r'"(?:GET|HEAD|PUT|POST|PATCH|DELETE|OPTIONS) [^"]* HTTP/\d')
 
 
 def _json_object(text: str) -> bool:
