@@ -145,14 +145,17 @@ def cmd_ingest(args: argparse.Namespace, config: Config, clock: Clock) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, config: Config, clock: Clock) -> int:
-    from regwatch.summary import COUNT_KEYS, summarize
+    from regwatch.summary import COUNT_KEYS, summarize, uncounted_notes
 
     q = _query(args, clock)
     store, _ = open_store(args, config, create=False)
     try:
         out = summarize(store, q)
+        notes = uncounted_notes(store, q)
     finally:
         store.close()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(out, sort_keys=True))
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from regwatch.events import AuthClass, Tally
@@ -75,3 +76,20 @@ def summarize(store: Store, query: Query | None = None) -> dict[str, Any]:
     out: dict[str, Any] = dict(total)
     out["repositories"] = {k: repos[k] for k in sorted(repos)}
     return out
+
+
+def uncounted_notes(store: Store, query: Query | None = None) -> list[str]:
+    """What an operator needs to read zero counts right: records that are there but that
+    the counting rules leave to another log. Today one case: Harbor's registry records
+    without its proxy's (behind Harbor the proxy counts each request; counting.md §6).
+    Raises StoreError."""
+    q = query or Query()
+    rows = store.aggregate(Aggregation(replace(q, sources=frozenset({"harbor"})), ("component",)))
+    by = {r["component"]: int(r["count"]) for r in rows}
+    registry, proxy = by.get("registry", 0), by.get("proxy", 0)
+    if registry and not proxy:
+        return [
+            f"{registry:,} records of Harbor's registry log are kept for their detail but not counted: "
+            "behind Harbor its proxy counts each request; ingest Harbor's proxy.log too"
+        ]
+    return []

@@ -589,3 +589,16 @@ def test_store_and_checkpoint_problems_are_one_line_errors(tmp_path: Path, capsy
     (db / "checkpoint.json").write_text("{garbage")
     rc, out, err = run(capsys, "ingest", "--db", str(db), str(TEXT))
     assert rc == 5 and len(err.strip().splitlines()) == 1 and "checkpoint.json" in err
+
+
+def test_summary_says_why_harbors_registry_log_alone_counts_nothing(tmp_path: Path, capsys) -> None:
+    harbor = lib.SAMPLES.parent / "harbor"
+    alone, both = tmp_path / "alone", tmp_path / "both"
+    ingest_json(capsys, alone, harbor / "registry.log")
+    rc, out, err = run(capsys, "summary", "--db", str(alone))
+    assert rc == 0 and "not counted" in err and "proxy.log" in err, err
+    assert "pulls" in out
+    ingest_json(capsys, both, harbor / "registry.log", harbor / "proxy.log")
+    rc, out, err = run(capsys, "summary", "--db", str(both), "--json")
+    assert rc == 0 and "not counted" not in err
+    assert json.loads(out)["pulls"] > 0
